@@ -1,0 +1,52 @@
+// npm run lab            lists the labs
+// npm run lab 07 [role] [-- --flags]   runs one with this Node (tsx), passing the rest of the arguments through.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { labs } from '../labs/index.ts';
+import { resolveLab, UsageError } from './lib/registry.ts';
+import { table } from './lib/table.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const [wanted, ...rest] = process.argv.slice(2);
+
+if (wanted === undefined || wanted === '--help' || wanted === '-h') {
+  console.log(
+    table(
+      ['id', '中文', 'English', 'roles'],
+      labs.map((l) => [l.id, l.title.zh, l.title.en, l.roles.join(', ')]),
+    ),
+  );
+  console.log('\nrun one:   npm run lab 01            (its demo: starts everything itself, then exits)');
+  console.log(
+    '           npm run lab 01 server     (a role; then e.g. `nc 127.0.0.1 8124` in another terminal)',
+  );
+  console.log('           npm run lab 01 server -- --port 9000   (flags go after --)');
+  process.exit(0);
+}
+
+let slug: string;
+try {
+  slug = resolveLab(wanted).slug;
+} catch (err) {
+  if (!(err instanceof UsageError)) throw err;
+  console.error(`error: ${err.message}`);
+  process.exit(2);
+}
+
+const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'labs', `${slug}.ts`), ...rest], {
+  stdio: 'inherit',
+});
+
+// Ctrl-C in a terminal reaches the lab directly (same process group): forwarding it too would signal it twice.
+// A signal sent to this runner alone (kill, CI, npm's own forwarding without a terminal) is passed on.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    if (signal === 'SIGINT' && process.stdin.isTTY) return;
+    child.kill(signal);
+  });
+}
+child.on('exit', (code, signal) => {
+  if (signal) process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1, SIGKILL: 9 }[signal as string] ?? 1));
+  process.exit(code ?? 1);
+});

@@ -1,0 +1,143 @@
+// Lab 01: the greeting echo server, its client, five-tuples and HTTP as text (docs/01-basic-tcp.md).
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { spawnLab } from './helpers/lab.ts';
+import { connectClient } from './helpers/net.ts';
+
+describe('lab 01: a first TCP server and client', () => {
+  it('plays the demo: greeting, echo, two five-tuples and a raw HTTP exchange, then exits 0', async () => {
+    const lab = spawnLab('01');
+    expect(await lab.exited).toEqual({ exitCode: 0, signal: undefined });
+    const out = lab.lines;
+    const order = [
+      /^\[server\] listening on 127\.0\.0\.1:\d+$/,
+      /^\[client\] received: hello$/,
+      /^\[client\] received: world!$/,
+      /^\[client\] closed$/,
+      /^\[demo\] connection 1: tcp 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+$/,
+      /^\[demo\] connection 2: tcp 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+$/,
+      /^\[raw\] > GET \/ HTTP\/1\.1$/,
+      /^\[raw\] < HTTP\/1\.1 200 OK$/,
+      /^\[raw\] < \(body\) "hello over HTTP\\n"$/,
+      /^\[demo\] done$/,
+    ];
+    const positions = order.map((re) => out.findIndex((l) => re.test(l)));
+    expect(positions, lab.output()).not.toContain(-1);
+    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    // Each greeting and each echo happens once.
+    expect(lab.matching(/^\[client\] received: /)).toHaveLength(2);
+  });
+
+  it("the server greets with exactly 'hello\\r\\n', echoes every byte, and ends its side when the client ends", async () => {
+    const server = spawnLab('01', ['server', '--port', '0']);
+    const { port } = await server.listening();
+    const client = await connectClient(port);
+    const localPort = client.socket.localPort;
+    await client.waitForText(/hello\r\n/);
+    expect(client.raw()).toBe('hello\r\n');
+    client.write('abc\r\nπ ünïcode\n');
+    await client.waitForLine(/ünïcode/);
+    expect(client.raw()).toBe('hello\r\nabc\r\nπ ünïcode\n');
+    client.socket.end();
+    await client.ended;
+    const [, peerPort] = await server.waitForLine(/connection from 127\.0\.0\.1:(\d+)/);
+    expect(Number(peerPort)).toBe(localPort);
+    await server.waitForLine(new RegExp(`127\\.0\\.0\\.1:${peerPort} sent FIN`));
+  });
+
+  it('the client role talks to the server role and exits 0 after the echo', async () => {
+    const server = spawnLab('01', ['server', '--port', '0']);
+    const { port } = await server.listening();
+    const client = spawnLab('01', ['client', '--port', String(port)]);
+    expect(await client.exited).toEqual({ exitCode: 0, signal: undefined });
+    expect(client.lines.filter((l) => l.startsWith('[client] received:'))).toEqual([
+      '[client] received: hello',
+      '[client] received: world!',
+    ]);
+    expect(client.lines.at(-1)).toBe('[client] closed');
+  });
+
+  it('two connections to one server port get distinct five-tuples that mirror each other', async () => {
+    const server = spawnLab('01', ['server', '--port', '0']);
+    const { port } = await server.listening();
+    const a = await connectClient(port);
+    const b = await connectClient(port);
+    const seen = await server.waitForLines(/this end of it: tcp 127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:(\d+)/, 2);
+    // Server side: same local port (the listening port) on both, remote ports = the clients' local ports.
+    expect(seen.map((m) => Number(m[1]))).toEqual([port, port]);
+    expect(new Set(seen.map((m) => Number(m[2])))).toEqual(new Set([a.socket.localPort, b.socket.localPort]));
+    expect(a.socket.localPort).not.toBe(b.socket.localPort);
+    expect(a.socket.remotePort).toBe(port);
+    expect(b.socket.remotePort).toBe(port);
+  });
+
+  it("erratum (note 000): 'data' carries whatever bytes have arrived, not one write(): a line can come in pieces", async () => {
+    const server = spawnLab('01', ['server', '--port', '0']);
+    const { port } = await server.listening();
+    const client = await connectClient(port);
+    let chunks = 0;
+    client.socket.on('data', () => chunks++);
+    await client.waitForText(/hello\r\n$/);
+    client.write('wor');
+    await client.waitForText(/wor$/);
+    client.write('ld!\r\n');
+    await client.waitForLine(/^world!$/);
+    // One line, two 'data' events on the way back: framing by lines is the reader's job (labs/lib/lines.ts).
+    expect(chunks).toBeGreaterThanOrEqual(2);
+    expect(client.raw()).toBe('hello\r\nworld!\r\n');
+  });
+
+  it('a port already in use is one clear line and exit code 1, not a stack trace (erratum: note 000 throws)', async () => {
+    const holder = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => holder.once('listening', resolve));
+    try {
+      const { port } = holder.address() as net.AddressInfo;
+      const server = spawnLab('01', ['server', '--port', String(port)]);
+      expect(await server.exited).toEqual({ exitCode: 1, signal: undefined });
+      expect(server.stderr).toEqual([
+        expect.stringMatching(new RegExp(`^\\[server\\] error: EADDRINUSE 127\\.0\\.0\\.1:${port}: `)),
+      ]);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it('stops cleanly on SIGTERM with exit code 0, closing its connections', async () => {
+    const server = spawnLab('01', ['server', '--port', '0']);
+    const { port } = await server.listening();
+    const client = await connectClient(port);
+    await client.waitForLine(/hello/);
+    expect(await server.stop()).toEqual({ exitCode: 0, signal: undefined });
+    await client.closed;
+    expect(server.matching(/shutting down, closing 1 connection/)).toHaveLength(1);
+  });
+
+  it('an unknown role or flag is one line on stderr and exit code 2', async () => {
+    const role = spawnLab('01', ['sever']);
+    expect(await role.exited).toEqual({ exitCode: 2, signal: undefined });
+    expect(role.stderr).toEqual([
+      "error: unknown role 'sever': this lab's roles are server, client (or no role for the demo)",
+    ]);
+    const flag = spawnLab('01', ['server', '--prot', '1']);
+    expect(await flag.exited).toEqual({ exitCode: 2, signal: undefined });
+    expect(flag.stderr).toHaveLength(1);
+    expect(flag.stderr[0]).toMatch(/^error: Unknown option '--prot'/);
+  });
+
+  it('erratum (note 000): server.connections is gone; getConnections() counts live connections', async () => {
+    const server = net.createServer((s) => s.resume());
+    expect('connections' in server).toBe(false);
+    server.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    const accepted = new Promise((resolve) => server.once('connection', resolve));
+    const client = await connectClient(port);
+    await accepted;
+    const count = await new Promise<number>((resolve, reject) =>
+      server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
+    );
+    expect(count).toBe(1);
+    client.socket.destroy();
+    server.close();
+  });
+});

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // The only timer a test has: every wait ends on a line or an event, or fails here with the lab's output.
+    testTimeout: 10_000,
+    hookTimeout: 10_000,
+    // Each file may start servers and clients of its own; files run in parallel, tests in a file in order.
+    pool: 'forks',
+  },
+});
