@@ -91,4 +91,15 @@ export const labs: readonly Lab[] = [
       },
     ],
   },
+  // lab 02 goes here
+  // lab 03 goes here
+  // lab 04 goes here
+  // lab 05 goes here
+  // lab 06 goes here
+  // lab 07 goes here
+  // lab 08 goes here
+  // lab 09 goes here
+  // lab 10 goes here
+  // lab 11 goes here
+  // lab 12 goes here
 ];

@@ -1,9 +1,9 @@
 // npm run lab            lists the labs
 // npm run lab 07 [role] [-- --flags]   runs one with this Node (tsx), passing the rest of the arguments through.
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labs } from '../labs/index.ts';
+import { runForwarding } from './lib/child.ts';
 import { resolveLab, UsageError } from './lib/registry.ts';
 import { table } from './lib/table.ts';
 
@@ -34,19 +34,4 @@ try {
   process.exit(2);
 }
 
-const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'labs', `${slug}.ts`), ...rest], {
-  stdio: 'inherit',
-});
-
-// Ctrl-C in a terminal reaches the lab directly (same process group): forwarding it too would signal it twice.
-// A signal sent to this runner alone (kill, CI, npm's own forwarding without a terminal) is passed on.
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    if (signal === 'SIGINT' && process.stdin.isTTY) return;
-    child.kill(signal);
-  });
-}
-child.on('exit', (code, signal) => {
-  if (signal) process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1, SIGKILL: 9 }[signal as string] ?? 1));
-  process.exit(code ?? 1);
-});
+runForwarding(path.join(root, 'labs', `${slug}.ts`), rest);

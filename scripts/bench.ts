@@ -1,0 +1,32 @@
+// npm run bench 06: runs scripts/bench/<slug>.ts, a benchmark that belongs to a chapter (a script, not a test).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { labs } from '../labs/index.ts';
+import { runForwarding } from './lib/child.ts';
+import { resolveLab, UsageError } from './lib/registry.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const benchFile = (slug: string) => path.join(root, 'scripts/bench', `${slug}.ts`);
+const available = labs.filter((l) => fs.existsSync(benchFile(l.slug))).map((l) => l.id);
+const [wanted, ...rest] = process.argv.slice(2);
+
+if (wanted === undefined) {
+  console.log(
+    `benchmarks: ${available.length ? available.map((id) => `npm run bench ${id}`).join(', ') : 'none yet'}`,
+  );
+  process.exit(0);
+}
+let slug: string;
+try {
+  slug = resolveLab(wanted).slug;
+} catch (err) {
+  if (!(err instanceof UsageError)) throw err;
+  console.error(`error: ${err.message}`);
+  process.exit(2);
+}
+if (!fs.existsSync(benchFile(slug))) {
+  console.error(`error: lab ${slug} has no benchmark; these do: ${available.join(', ') || 'none yet'}`);
+  process.exit(2);
+}
+runForwarding(benchFile(slug), rest);
