@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The tooling's fixture workbook has tests of its own, run only by the grader in the tooling tests.
+    exclude: ['test/fixtures/**', 'node_modules/**'],
     // The only timer a test has: every wait ends on a line or an event, or fails here with the lab's output.
     testTimeout: 10_000,
     hookTimeout: 10_000,

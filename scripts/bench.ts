@@ -1,12 +1,10 @@
 // npm run bench 06: runs scripts/bench/<slug>.ts, a benchmark that belongs to a chapter (a script, not a test).
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { labs } from '../labs/index.ts';
 import { runForwarding } from './lib/child.ts';
 import { resolveLab, UsageError } from './lib/registry.ts';
+import { labs, root } from './lib/workbook.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const benchFile = (slug: string) => path.join(root, 'scripts/bench', `${slug}.ts`);
 const available = labs.filter((l) => fs.existsSync(benchFile(l.slug))).map((l) => l.id);
 const [wanted, ...rest] = process.argv.slice(2);

@@ -1,13 +1,11 @@
 // npm run lab            lists the labs
 // npm run lab 07 [role] [-- --flags]   runs one with this Node (tsx), passing the rest of the arguments through.
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { labs } from '../labs/index.ts';
 import { runForwarding } from './lib/child.ts';
 import { resolveLab, UsageError } from './lib/registry.ts';
 import { table } from './lib/table.ts';
+import { labs, root } from './lib/workbook.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const [wanted, ...rest] = process.argv.slice(2);
 
 if (wanted === undefined || wanted === '--help' || wanted === '-h') {

@@ -1,6 +1,7 @@
 // Turns what a person types (`07`, `7`, `07-keepalive`, `keepalive`) into one lab from labs/index.ts,
 // or into one clear line naming the closest matches.
-import { type Lab, labs } from '../../labs/index.ts';
+import type { Lab } from '../../labs/index.ts';
+import { labs } from './workbook.ts';
 
 export class UsageError extends Error {}
 
@@ -19,6 +20,13 @@ function distance(a: string, b: string): number {
 }
 
 const name = (lab: Lab) => lab.slug.slice(lab.id.length + 1);
+
+/** Stops a CLI that needs exercises at a lab that has none. */
+export function requireExercises(lab: Lab): Lab {
+  if (lab.exercises.length === 0)
+    throw new UsageError(`lab ${lab.id} has no exercises (no // #region exercise-… in it)`);
+  return lab;
+}
 
 /** Finds one lab, or throws a UsageError whose message is the one line to print. */
 export function resolveLab(input: string, all: readonly Lab[] = labs): Lab {

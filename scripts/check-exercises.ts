@@ -1,0 +1,141 @@
+// npm run check:exercises [NN…]: the proof that grading can fail (model: rustlings `dev check`).
+//  1. every lab has exercises with hints, and its starter (all regions emptied) type-checks;
+//  2. a copy of every reference lab, placed where a student's file goes, passes all its tests;
+//  3. for every exercise region, the lab with only that region emptied fails at least one test.
+// A region whose removal no test notices is an error naming the lab and the region.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Lab } from '../labs/index.ts';
+import { labsPathFrom, makeStarter, rewriteImports } from './lib/exercises.ts';
+import { resolveLab, UsageError } from './lib/registry.ts';
+import { runLabTests } from './lib/run-tests.ts';
+import { labs, root } from './lib/workbook.ts';
+
+const work = path.join(root, '.grade', 'proof'); // beside labs/, so a starter's `../labs/lib/…` imports resolve
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { timeout: { type: 'string' }, jobs: { type: 'string' } },
+});
+let chosen: Lab[];
+try {
+  chosen = positionals.length ? positionals.map((p) => resolveLab(p)) : [...labs];
+} catch (err) {
+  if (!(err instanceof UsageError)) throw err;
+  console.error(`error: ${err.message}`);
+  process.exit(2);
+}
+// A test that waits for a line an emptied region never prints fails at this limit: keep it short.
+const timeoutMs = Number(values.timeout ?? 5000);
+const jobs = Math.max(1, Number(values.jobs ?? Math.min(2, os.availableParallelism())));
+const problems: string[] = [];
+const started = Date.now();
+const source = (lab: Lab) => fs.readFileSync(path.join(root, 'labs', `${lab.slug}.ts`), 'utf8');
+const labsPath = labsPathFrom(root, path.join(work, 'variant')); // every variant folder sits at this depth
+
+fs.rmSync(work, { recursive: true, force: true });
+const write = (dir: string, lab: Lab, text: string) => {
+  fs.mkdirSync(path.join(work, dir), { recursive: true });
+  fs.writeFileSync(path.join(work, dir, `${lab.slug}.ts`), text);
+};
+
+// 1. Exercises exist, have hints, and the starters type-check (unused imports are fine: the learner uses them).
+for (const lab of chosen) {
+  if (lab.exercises.length === 0)
+    problems.push(`lab ${lab.id}: no exercise regions (labs/index.ts lists none)`);
+  for (const ex of lab.exercises) {
+    if (ex.hints.length === 0)
+      problems.push(`lab ${lab.id}, region '${ex.region}': no hints in labs/index.ts`);
+  }
+  try {
+    write('starters', lab, makeStarter(source(lab), lab, undefined, labsPath));
+  } catch (err) {
+    problems.push(`lab ${lab.id}: ${(err as Error).message}`);
+  }
+}
+fs.writeFileSync(
+  path.join(work, 'tsconfig.json'),
+  JSON.stringify({
+    extends: '../../tsconfig.json',
+    compilerOptions: { noUnusedLocals: false, noUnusedParameters: false },
+    include: ['starters/*.ts'],
+    exclude: [],
+  }),
+);
+console.log(`1/3 type-checking ${chosen.length} starter(s) …`);
+try {
+  execFileSync(
+    process.execPath,
+    [
+      path.join(path.dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin/tsc'),
+      '-p',
+      path.join(work, 'tsconfig.json'),
+    ],
+    {
+      cwd: root,
+      encoding: 'utf8',
+    },
+  );
+} catch (err) {
+  const out = `${(err as { stdout?: string }).stdout ?? ''}`.trim();
+  problems.push(`a starter does not type-check (the emptied regions left something dangling):\n${out}`);
+}
+
+// 2. The reference labs, copied to where a student's file goes, pass every test.
+console.log(`2/3 grading copies of the reference labs …`);
+for (const lab of chosen) write('reference', lab, rewriteImports(source(lab), labsPath));
+const reference = await runLabTests({
+  root,
+  labDir: path.join(work, 'reference'),
+  labs: chosen,
+  timeoutMs: timeoutMs * 3,
+});
+for (const lab of chosen) {
+  const results = reference.results.get(lab.slug) ?? [];
+  const failed = results.filter((r) => r.state === 'failed');
+  if (results.length === 0)
+    problems.push(
+      `lab ${lab.id}: the reference copy ran no tests\n${reference.otherOutput.slice(-10).join('\n')}`,
+    );
+  for (const f of failed)
+    problems.push(`lab ${lab.id}: the reference copy fails '${f.name}': ${f.error?.split('\n')[0]}`);
+}
+
+// 3. Each region on its own: emptied, some test must fail.
+const variants = chosen.flatMap((lab) => lab.exercises.map((ex) => ({ lab, region: ex.region })));
+console.log(`3/3 emptying each of ${variants.length} exercise region(s) in turn (${jobs} at a time) …`);
+let next = 0;
+async function worker() {
+  while (next < variants.length) {
+    const { lab, region } = variants[next++] as { lab: Lab; region: string };
+    const dir = `without-${lab.id}-${region}`;
+    write(dir, lab, makeStarter(source(lab), lab, region, labsPath));
+    const run = await runLabTests({ root, labDir: path.join(work, dir), labs: [lab], timeoutMs, bail: true });
+    const results = run.results.get(lab.slug) ?? [];
+    const failed = results.find((r) => r.state === 'failed');
+    if (failed) {
+      console.log(`  ✓ ${lab.id} ${region}: noticed by '${failed.name}'`);
+    } else {
+      problems.push(
+        `lab ${lab.id}, region '${region}': with the region emptied, no test fails (${results.length} passed). Add a test that needs what this region does, or choose another region.`,
+      );
+      console.log(`  ✗ ${lab.id} ${region}: no test noticed`);
+    }
+  }
+}
+await Promise.all(Array.from({ length: jobs }, worker));
+
+const seconds = ((Date.now() - started) / 1000).toFixed(1);
+if (problems.length) {
+  console.error(`\n✗ exercise proof failed (${seconds} s):`);
+  for (const p of problems) console.error(`  - ${p}`);
+  process.exit(1);
+}
+fs.rmSync(work, { recursive: true, force: true });
+console.log(
+  `\n✓ ${chosen.length} lab(s), ${variants.length} region(s): every reference passes, every emptied region is noticed (${seconds} s)`,
+);

@@ -1,0 +1,101 @@
+// Exercise starters: a lab with the bodies of its `// #region exercise-NAME` blocks replaced by a TODO that
+// states the task. The markers stay, so a learner sees where to write and `npm run hint` can name the part.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Exercise, Lab } from '../../labs/index.ts';
+
+export const exercisesDirName = 'exercises';
+
+const start = /^(\s*)\/\/ #region exercise-([\w-]+)\s*$/;
+const end = /^\s*\/\/ #endregion exercise-([\w-]+)\s*$/;
+
+export interface RegionSpan {
+  name: string;
+  /** Line index of the `#region` marker. */
+  open: number;
+  /** Line index of the `#endregion` marker. */
+  close: number;
+  indent: string;
+}
+
+/** The exercise regions of a source file, in order. Throws on a region that is not closed. */
+export function findRegions(source: string): RegionSpan[] {
+  const lines = source.split('\n');
+  const spans: RegionSpan[] = [];
+  let open: { name: string; line: number; indent: string } | undefined;
+  lines.forEach((line, i) => {
+    const s = line.match(start);
+    if (s) {
+      if (open) throw new Error(`exercise region '${s[2]}' opens inside '${open.name}' (line ${i + 1})`);
+      open = { name: s[2] as string, line: i, indent: s[1] as string };
+      return;
+    }
+    const e = line.match(end);
+    if (e && open) {
+      if (e[1] !== open.name)
+        throw new Error(`'#endregion exercise-${e[1]}' closes '${open.name}' (line ${i + 1})`);
+      spans.push({ name: open.name, open: open.line, close: i, indent: open.indent });
+      open = undefined;
+    }
+  });
+  if (open) throw new Error(`exercise region '${open.name}' is never closed`);
+  return spans;
+}
+
+function todo(indent: string, lab: Lab, ex: Exercise | undefined, name: string): string[] {
+  if (!ex) return [`${indent}// TODO: write the part '${name}' of this lab`];
+  return [
+    `${indent}// TODO (${name}): ${ex.task.en}`,
+    `${indent}// TODO (${name})：${ex.task.zh}`,
+    `${indent}// Stuck? npm run hint ${lab.id}`,
+  ];
+}
+
+/**
+ * Makes the starter: every exercise region's body becomes a TODO (or only the region `only`, for the proof
+ * that each region is noticed by a test). Relative imports are rewritten to point back into labs/, so the
+ * starter, written one folder over, still finds the shared helpers.
+ */
+export function makeStarter(source: string, lab: Lab, only?: string, labsPath = '../labs'): string {
+  const lines = source.split('\n');
+  const spans = findRegions(source).filter((r) => only === undefined || r.name === only);
+  if (only !== undefined && spans.length === 0)
+    throw new Error(`lab ${lab.id} has no exercise region '${only}'`);
+  for (const span of [...spans].reverse()) {
+    const ex = lab.exercises.find((e) => e.region === span.name);
+    lines.splice(span.open + 1, span.close - span.open - 1, ...todo(span.indent, lab, ex, span.name));
+  }
+  return rewriteImports(lines.join('\n'), labsPath);
+}
+
+/**
+ * `from './lib/cli.ts'` → `from '../labs/lib/cli.ts'`: a starter in exercises/ (beside labs/) still finds the
+ * shared helpers. `labsPath` is the way from the starter's folder to labs/.
+ */
+export function rewriteImports(source: string, labsPath = '../labs'): string {
+  const to = labsPath.split(path.sep).join('/').replace(/\/$/, '');
+  return source.replace(/(from\s+|import\s*\(\s*|import\s+)(['"])\.\/([^'"]+)\2/g, `$1$2${to}/$3$2`);
+}
+
+/** The relative way from a folder to labs/, as an import path. */
+export function labsPathFrom(root: string, dir: string): string {
+  const rel = path.relative(path.resolve(root, dir), path.join(root, 'labs'));
+  return rel.startsWith('.') ? rel : `./${rel}`;
+}
+
+export function exerciseFile(root: string, lab: Lab, dir = exercisesDirName): string {
+  return path.resolve(root, dir, `${lab.slug}.ts`);
+}
+
+/** `01-basic-tcp.backup-20261122-001233.ts`, beside the file it keeps. */
+export function backupName(file: string, now = new Date()): string {
+  const stamp = now
+    .toISOString()
+    .replace(/\.\d+Z$/, '')
+    .replace(/[-:]/g, '')
+    .replace('T', '-');
+  let candidate = file.replace(/\.ts$/, `.backup-${stamp}.ts`);
+  for (let n = 2; fs.existsSync(candidate); n++)
+    candidate = file.replace(/\.ts$/, `.backup-${stamp}-${n}.ts`);
+  return candidate;
+}

@@ -1,0 +1,55 @@
+// A vitest reporter for the grader: one line per finished test, `@@grade {json}`, so the grader can show
+// progress as it happens and keep exact results. Everything else vitest prints is ignored by the grader.
+import type { Reporter, TestCase, TestModule } from 'vitest/node';
+
+type UserConsoleLog = Parameters<NonNullable<Reporter['onUserConsoleLog']>>[0];
+
+export interface GradeEvent {
+  kind: 'test' | 'module-error';
+  file: string;
+  name: string;
+  state: 'passed' | 'failed' | 'skipped' | 'pending';
+  error?: string;
+  /** What the test printed to stderr: the harness prints a lab's output there when a test fails or times out. */
+  log?: string;
+  durationMs?: number;
+}
+
+function emit(event: GradeEvent): void {
+  process.stdout.write(`@@grade ${JSON.stringify(event)}\n`);
+}
+
+export default class GradeReporter implements Reporter {
+  private readonly logs = new Map<string, string>();
+
+  onUserConsoleLog(log: UserConsoleLog): void {
+    if (log.type !== 'stderr' || !log.taskId) return;
+    this.logs.set(log.taskId, (this.logs.get(log.taskId) ?? '') + log.content);
+  }
+
+  onTestCaseResult(test: TestCase): void {
+    const result = test.result();
+    emit({
+      log: result.state === 'failed' ? this.logs.get(test.id) : undefined,
+      kind: 'test',
+      file: test.module.moduleId,
+      name: test.name,
+      state: result.state,
+      error: result.errors?.[0]?.message,
+      durationMs: test.diagnostic()?.duration,
+    });
+  }
+
+  onTestModuleEnd(module: TestModule): void {
+    // A test file that cannot even load (a broken import, a throw at the top) has no test results.
+    for (const error of module.errors()) {
+      emit({
+        kind: 'module-error',
+        file: module.moduleId,
+        name: '(the test file)',
+        state: 'failed',
+        error: error.message,
+      });
+    }
+  }
+}
