@@ -48,6 +48,7 @@ export default withMermaid(
         themeConfig: {
           nav: [
             { text: '如何使用', link: '/00-how-to-use' },
+            { text: '教师指南', link: '/teachers' },
             { text: 'Node API', link: 'https://nodejs.org/api/net.html' },
           ],
           sidebar: sidebar('zh'),
@@ -67,6 +68,7 @@ export default withMermaid(
         themeConfig: {
           nav: [
             { text: 'How to use', link: '/en/00-how-to-use' },
+            { text: 'For teachers', link: '/en/teachers' },
             { text: 'Node API', link: 'https://nodejs.org/api/net.html' },
           ],
           sidebar: sidebar('en'),
@@ -95,5 +97,7 @@ export default withMermaid(
       },
     },
     mermaid: {},
+    // Mermaid is big; its chunks are loaded only on pages with a diagram.
+    vite: { build: { chunkSizeWarningLimit: 4000 } },
   }),
 );

@@ -156,6 +156,18 @@ describe('npm run grade', () => {
     expect(junit).toMatch(/<testcase classname="91-greeter" name="exits with code 0" time="[\d.]+"\/>/);
   });
 
+  it('with --report, a class member who has not started still gets a report: zero points, exit 1', async () => {
+    const report = path.join(book, 'report');
+    const r = await cli('grade', ['91', '--report', report]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(/^91 +Greeter +- +· not started +0\/10$/m);
+    const summary = JSON.parse(fs.readFileSync(path.join(report, 'grade.json'), 'utf8'));
+    expect(summary.labs).toEqual([expect.objectContaining({ id: '91', status: 'not started', points: 0 })]);
+    expect(fs.readFileSync(path.join(report, 'junit.xml'), 'utf8')).toContain(
+      '<failure message="not started">npm run exercise 91</failure>',
+    );
+  });
+
   it('--watch grades again when the exercise file is saved', async () => {
     await cli('exercise', ['91']);
     const watch = spawnFile(script('grade'), ['91', '--watch'], { env: { WORKBOOK_ROOT: book, LANG: 'C' } });

@@ -44,4 +44,15 @@ describe('the lab registry', () => {
     }
     expect(() => resolveLab('basci-tcp')).toThrow(/^no lab 'basci-tcp'; closest: 01-basic-tcp/);
   });
+
+  it('calls a name that fits several labs ambiguous and lists them', () => {
+    const base = labs[0];
+    if (!base) throw new Error('no labs');
+    const two = [
+      { ...base, id: '08', slug: '08-chat-v1' },
+      { ...base, id: '09', slug: '09-chat-v2' },
+    ];
+    expect(() => resolveLab('chat', two)).toThrow("'chat' is ambiguous: it matches 08-chat-v1, 09-chat-v2");
+    expect(resolveLab('chat-v2', two).id).toBe('09');
+  });
 });
