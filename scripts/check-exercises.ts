@@ -15,7 +15,10 @@ import { resolveLab, UsageError } from './lib/registry.ts';
 import { runLabTests } from './lib/run-tests.ts';
 import { labs, root } from './lib/workbook.ts';
 
-const work = path.join(root, '.grade', 'proof'); // beside labs/, so a starter's `../labs/lib/…` imports resolve
+// A fresh folder per run (two runs at once must not wipe each other's files), two levels below the root, so
+// every variant folder in it reaches labs/ by the same relative path.
+fs.mkdirSync(path.join(root, '.grade'), { recursive: true });
+const work = fs.mkdtempSync(path.join(root, '.grade', 'proof-'));
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -37,7 +40,6 @@ const started = Date.now();
 const source = (lab: Lab) => fs.readFileSync(path.join(root, 'labs', `${lab.slug}.ts`), 'utf8');
 const labsPath = labsPathFrom(root, path.join(work, 'variant')); // every variant folder sits at this depth
 
-fs.rmSync(work, { recursive: true, force: true });
 const write = (dir: string, lab: Lab, text: string) => {
   fs.mkdirSync(path.join(work, dir), { recursive: true });
   fs.writeFileSync(path.join(work, dir, `${lab.slug}.ts`), text);
@@ -133,6 +135,7 @@ const seconds = ((Date.now() - started) / 1000).toFixed(1);
 if (problems.length) {
   console.error(`\n✗ exercise proof failed (${seconds} s):`);
   for (const p of problems) console.error(`  - ${p}`);
+  console.error(`the generated files are kept for a look in ${path.relative(process.cwd(), work)}`);
   process.exit(1);
 }
 fs.rmSync(work, { recursive: true, force: true });

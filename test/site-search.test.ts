@@ -1,5 +1,6 @@
-// The site's local search finds Chinese words in the middle of sentences: the index is tokenized with
-// .vitepress/search.ts, the query the way the browser does it (MiniSearch's default split, prefix search).
+// The site's local search finds Chinese words in the middle of sentences: index and queries are tokenized
+// with .vitepress/search.ts, with VitePress's own search options (prefix search, a little fuzziness).
+// npm run check:site tries the real search box of the built site in Chromium.
 import fs from 'node:fs';
 import path from 'node:path';
 import MiniSearch from 'minisearch';
@@ -50,6 +51,11 @@ describe('site search', () => {
       expect(index(false).search(word), word).toEqual([]);
       expect(index(true).search(word).length, word).toBeGreaterThan(0);
     }
+  });
+
+  it('survives being sent to the browser as source text (VitePress serializes it): it uses nothing from outside', () => {
+    const revived = new Function(`return ${tokenize.toString()}`)() as typeof tokenize;
+    expect(revived('三次握手形成会话')).toEqual(tokenize('三次握手形成会话'));
   });
 
   it('cuts Han runs into words and indexes the tail of the run from each word boundary', () => {
