@@ -92,7 +92,78 @@ export const labs: readonly Lab[] = [
       },
     ],
   },
-  // lab 02 goes here
+  {
+    id: '02',
+    slug: '02-handshake',
+    title: { zh: '三次握手与四次挥手', en: 'The three-way handshake and the four-way close' },
+    goal: {
+      zh: '看见内核替你完成握手、连接在 backlog 队列里排队、FIN 只关闭一个方向（半关闭），并从 /proc/net/tcp 读出每一步的 TCP 状态',
+      en: 'See the kernel complete the handshake for you, connections queue in the backlog, a FIN close one direction only (half-close), and read the TCP state at each step from /proc/net/tcp',
+    },
+    roles: ['server', 'client'],
+    notes: ['000', '002', '004'],
+    exercises: [
+      {
+        region: 'block',
+        task: {
+          zh: "阻塞事件循环：block 为 'enter' 时，同步地从标准输入（fd 0）读，直到读到换行或输入结束；否则忙等 block 毫秒",
+          en: "Block the event loop: when block is 'enter', read standard input (fd 0) synchronously until a newline or end of input; otherwise busy-wait for block milliseconds",
+        },
+        hints: [
+          {
+            zh: '"阻塞"就是不把控制权交还给事件循环：不用回调、不用 Promise、不用定时器。',
+            en: 'Blocking means never handing control back to the event loop: no callback, no promise, no timer.',
+          },
+          {
+            zh: 'fs.readSync(0, buffer) 会在 read() 系统调用里一直等；返回 0 表示输入结束。忙等可以用一个检查 Date.now() 的 while 循环。',
+            en: 'fs.readSync(0, buffer) waits inside the read() system call; it returns 0 at end of input. A busy wait is a while loop that checks Date.now().',
+          },
+          {
+            zh: '每次读 1 个字节：while (fs.readSync(0, byte) === 1 && byte[0] !== 0x0a); 忙等：const end = Date.now() + Number(block); while (Date.now() < end);',
+            en: 'Read one byte at a time: while (fs.readSync(0, byte) === 1 && byte[0] !== 0x0a); busy wait: const end = Date.now() + Number(block); while (Date.now() < end);',
+          },
+        ],
+      },
+      {
+        region: 'reply',
+        task: {
+          zh: "在客户端的 FIN（'end'）之后回复一行 'you sent N bytes\\n'，并在 write 的回调里打印结果：成功打印 \"reply sent after the client's FIN\"，失败打印 'reply lost: ' 加上错误信息",
+          en: "After the client's FIN ('end'), reply with the line 'you sent N bytes\\n', and report the outcome in write's callback: \"reply sent after the client's FIN\" on success, 'reply lost: ' and the error's message on failure",
+        },
+        hints: [
+          {
+            zh: 'socket.write(data, callback)：回调的第一个参数是错误（成功时为空）。半关闭下这次写能成功；默认情况下 Node 已经替你结束了写方向。',
+            en: "socket.write(data, callback): the callback's first argument is an error (empty on success). With half-open the write succeeds; by default Node has already ended your side.",
+          },
+          {
+            zh: "received 已经数好了字节数。socket.write('you sent ' + received + ' bytes\\n', (err) => …)：有 err 时打印 'reply lost: ' 加 err.message，否则打印 \"reply sent after the client's FIN\"。",
+            en: "received already holds the byte count. socket.write('you sent ' + received + ' bytes\\n', (err) => …): with an err, log 'reply lost: ' and err.message; without, log \"reply sent after the client's FIN\".",
+          },
+        ],
+      },
+      {
+        region: 'parse',
+        task: {
+          zh: '解析 /proc/net/tcp 的一行：取出本端端口、对端端口和状态码（十六进制），放进 sockets',
+          en: 'Parse one line of /proc/net/tcp: take the local port, the remote port and the state code (hex), and push them onto sockets',
+        },
+        hints: [
+          {
+            zh: '按空白切分：第 2、3、4 个字段是 local_address、rem_address、st。在终端里 cat /proc/net/tcp 看一眼。',
+            en: 'Split on whitespace: fields 2, 3 and 4 are local_address, rem_address and st. Look at cat /proc/net/tcp in a terminal.',
+          },
+          {
+            zh: '地址形如 0100007F:1B39：最后一个冒号后面是十六进制端口，Number.parseInt(text, 16)。tcp6 的地址更长，但端口同样在最后一个冒号之后。',
+            en: 'An address looks like 0100007F:1B39: after the last colon is the port in hex, Number.parseInt(text, 16). tcp6 addresses are longer, but the port is still after the last colon.',
+          },
+          {
+            zh: "const [, local = '', remote = '', code = ''] = line.trim().split(/\\s+/); 然后 sockets.push({ localPort, remotePort, code })。",
+            en: "const [, local = '', remote = '', code = ''] = line.trim().split(/\\s+/); then sockets.push({ localPort, remotePort, code }).",
+          },
+        ],
+      },
+    ],
+  },
   // lab 03 goes here
   // lab 04 goes here
   // lab 05 goes here
