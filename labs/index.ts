@@ -171,7 +171,120 @@ export const labs: readonly Lab[] = [
   // lab 07 goes here
   // lab 08 goes here
   // lab 09 goes here
-  // lab 10 goes here
-  // lab 11 goes here
+  {
+    id: '10',
+    slug: '10-udp',
+    title: { zh: '用 dgram 收发 UDP 数据报', en: 'UDP with dgram' },
+    goal: {
+      zh: '用 dgram 写出回显服务器、客户端和 ping 程序，看清数据报保留消息边界、已连接的 UDP 套接字才能收到 ECONNREFUSED、一个数据报最大 65,507 字节',
+      en: 'Write a UDP echo server, its client and a pinger with dgram; see that datagrams keep message boundaries, that only a connected UDP socket hears ECONNREFUSED, and that one datagram holds at most 65,507 bytes',
+    },
+    roles: ['server', 'client'],
+    notes: ['001', '002'],
+    exercises: [
+      {
+        region: 'send-forms',
+        task: {
+          zh: "用 send(msg, port, address, cb) 把 'hello' 发给服务器；再用 send(buf, offset, length, port, address, cb) 只发出缓冲区 'hello, world' 里的 'world' 这 5 个字节。回调都用 sent(...) 生成",
+          en: "Send 'hello' to the server with send(msg, port, address, cb); then send only the 5 bytes 'world' out of the buffer 'hello, world' with send(buf, offset, length, port, address, cb). Make both callbacks with sent(...)",
+        },
+        hints: [
+          {
+            zh: 'UDP 套接字不需要先连接：每次 send() 都写明目标端口和地址。',
+            en: 'A UDP socket needs no connection: every send() names the destination port and address.',
+          },
+          {
+            zh: "'world' 从 'hello, world' 的第 7 个字节开始，长 5 个字节：先 Buffer.from('hello, world')。",
+            en: "'world' starts at byte 7 of 'hello, world' and is 5 bytes long: start with Buffer.from('hello, world').",
+          },
+          {
+            zh: "socket.send('hello', port, host, sent(\"'hello' with send(msg, port, address)\")); 然后 socket.send(buf, 7, 5, port, host, sent(\"'world' with send(buf, 7, 5, port, address)\"));",
+            en: "socket.send('hello', port, host, sent(\"'hello' with send(msg, port, address)\")); then socket.send(buf, 7, 5, port, host, sent(\"'world' with send(buf, 7, 5, port, address)\"));",
+          },
+        ],
+      },
+      {
+        region: 'echo',
+        task: {
+          zh: '把收到的数据报原样发回给发送它的那个套接字；发送失败时用 log 打印一行原因',
+          en: 'Send the datagram back, unchanged, to the socket that sent it; if sending fails, log one line saying why',
+        },
+        hints: [
+          {
+            zh: 'UDP 没有连接可以"回复"：发送者是谁，只有 rinfo 知道。',
+            en: 'There is no connection to reply on: only rinfo knows who sent the datagram.',
+          },
+          {
+            zh: 'socket.send(msg, rinfo.port, rinfo.address, (err) => { if (err) log(...) });',
+            en: 'socket.send(msg, rinfo.port, rinfo.address, (err) => { if (err) log(...) });',
+          },
+        ],
+      },
+      {
+        region: 'summary',
+        task: {
+          zh: "ping 结束后打印一行 'N pings sent, M replies, P% loss'（P 四舍五入为整数），若有回复，再打印一行 'rtt min/avg/max = a/b/c ms'（保留三位小数）",
+          en: "After the pings, print 'N pings sent, M replies, P% loss' (P rounded to a whole number) and, if any reply came, 'rtt min/avg/max = a/b/c ms' (three decimals)",
+        },
+        hints: [
+          {
+            zh: 'rtts 数组里只有收到回复的那些 ping 的往返时间；丢失的个数是 count - rtts.length。',
+            en: 'rtts holds the round-trip times of the pings that got a reply; the lost ones number count - rtts.length.',
+          },
+          {
+            zh: 'Math.min(...rtts)、Math.max(...rtts)，平均值是总和除以个数；n.toFixed(3) 保留三位小数。',
+            en: 'Math.min(...rtts), Math.max(...rtts), and the average is the sum divided by the count; n.toFixed(3) gives three decimals.',
+          },
+        ],
+      },
+    ],
+  },
+  {
+    id: '11',
+    slug: '11-broadcast',
+    title: { zh: 'UDP 广播', en: 'UDP broadcast' },
+    goal: {
+      zh: '在回环接口上向 127.255.255.255 广播，让同一端口上的多个接收方都收到；看清 setBroadcast(true)、reuseAddr 和绑定地址各自起什么作用，以及为什么不默认用局域网广播地址',
+      en: 'Broadcast to 127.255.255.255 on loopback so that several receivers on one port all hear it; see what setBroadcast(true), reuseAddr and the bind address each do, and why the lab does not default to a LAN broadcast address',
+    },
+    roles: ['sender', 'receiver'],
+    notes: ['001'],
+    exercises: [
+      {
+        region: 'set-broadcast',
+        task: {
+          zh: '当 setBroadcast 为 true 时，允许这个（已绑定的）套接字向广播地址发送',
+          en: 'When setBroadcast is true, allow this (already bound) socket to send to a broadcast address',
+        },
+        hints: [
+          {
+            zh: '不做这一步，发往 127.255.255.255 的 send() 会以 EACCES 失败：内核要求套接字明确声明要广播（SO_BROADCAST）。',
+            en: 'Without it, a send() to 127.255.255.255 fails with EACCES: the kernel wants the socket to say it means to broadcast (SO_BROADCAST).',
+          },
+          {
+            zh: 'if (setBroadcast) socket.setBroadcast(true);',
+            en: 'if (setBroadcast) socket.setBroadcast(true);',
+          },
+        ],
+      },
+      {
+        region: 'receive',
+        task: {
+          zh: '为收到的每个数据报打印一行：received "内容" from 地址:端口 (N bytes)',
+          en: 'Log one line for every datagram: received "TEXT" from ADDRESS:PORT (N bytes)',
+        },
+        hints: [
+          {
+            zh: 'msg 是 Buffer，rinfo 里有 address、port 和 size；hostPort() 会把地址和端口写成 127.0.0.1:41235 的样子。',
+            en: 'msg is a Buffer; rinfo has address, port and size; hostPort() writes an address and a port as 127.0.0.1:41235.',
+          },
+          {
+            zh: 'log(`received ${JSON.stringify(msg.toString())} from ${hostPort(rinfo.address, rinfo.port)} (${rinfo.size} bytes)`);',
+            en: 'log(`received ${JSON.stringify(msg.toString())} from ${hostPort(rinfo.address, rinfo.port)} (${rinfo.size} bytes)`);',
+          },
+        ],
+      },
+    ],
+  },
   // lab 12 goes here
 ];
