@@ -286,5 +286,51 @@ export const labs: readonly Lab[] = [
       },
     ],
   },
-  // lab 12 goes here
+  {
+    id: '12',
+    slug: '12-multicast',
+    title: { zh: 'UDP 组播', en: 'UDP multicast' },
+    goal: {
+      zh: '在回环接口上加入、离开一个组播组，看清谁会收到组播数据报：成员、离开的成员，以及 Linux 上从未加入的套接字',
+      en: 'Join and leave a multicast group on loopback, and see who hears it: members, members that left, and on Linux sockets that never joined',
+    },
+    roles: ['sender', 'receiver'],
+    notes: ['001', '002'],
+    exercises: [
+      {
+        region: 'join',
+        task: {
+          zh: '让这个套接字在接口 iface 上加入组 group，然后打印一行 `joined <group> on interface <iface>`',
+          en: 'Make this socket join the group `group` on the interface `iface`, then log `joined <group> on interface <iface>`',
+        },
+        hints: [
+          {
+            zh: '加入组播组是套接字上的一个方法，它有两个参数：组地址和接口地址。不写接口，内核会按路由表替你挑一块网卡。',
+            en: 'Joining a group is a method of the socket with two arguments: the group and the interface address. Leave the interface out and the kernel picks a network card from the routing table.',
+          },
+          {
+            zh: '`socket.addMembership(group, iface)`，再 `log(...)` 打印那一行。',
+            en: '`socket.addMembership(group, iface)`, then `log(...)` the line.',
+          },
+        ],
+      },
+      {
+        region: 'leave',
+        task: {
+          zh: '让这个套接字在接口 iface 上离开组 group，然后打印一行 `left <group>`',
+          en: 'Make this socket leave the group `group` on the interface `iface`, then log `left <group>`',
+        },
+        hints: [
+          {
+            zh: '离开和加入是一对方法，参数也一样。',
+            en: 'Leaving is the twin of joining and takes the same arguments.',
+          },
+          {
+            zh: '`socket.dropMembership(group, iface)`，再用 `log()` 打印 left 加组地址。',
+            en: '`socket.dropMembership(group, iface)`, then `log()` the word left and the group.',
+          },
+        ],
+      },
+    ],
+  },
 ];

@@ -1,0 +1,92 @@
+// The proof that the broadcast and multicast labs need no real network: their demos run inside a fresh
+// network namespace whose only interface is lo, and print the same timeline there as on this host.
+// Needs Linux, root and iproute2 (`ip netns`); elsewhere the tests are skipped with the reason printed.
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { findLab, root } from './helpers/lab.ts';
+
+function netnsUnavailable(): string | undefined {
+  if (process.platform !== 'linux') return `network namespaces are Linux-only (this is ${process.platform})`;
+  if (process.getuid?.() !== 0) return 'creating a network namespace needs root';
+  // `ip netns list` can work where `add` is refused (a container without CAP_SYS_ADMIN): try the real thing.
+  const name = `nnw-probe-${process.pid}`;
+  const add = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8' });
+  if (add.error) return 'the ip command (iproute2) is not installed';
+  if (add.status !== 0) return `ip netns add failed: ${add.stderr.trim()}`;
+  spawnSync('ip', ['netns', 'del', name]);
+  return undefined;
+}
+
+/** The reference lab's file, or why it cannot run yet (chapters are written at the same time). */
+function labFileOrReason(id: string): { file: string } | { reason: string } {
+  let slug: string;
+  try {
+    slug = findLab(id).slug;
+  } catch {
+    return { reason: `lab ${id} has no entry in labs/index.ts yet` };
+  }
+  const file = path.join(root, 'labs', `${slug}.ts`);
+  return fs.existsSync(file) ? { file } : { reason: `labs/${slug}.ts does not exist yet` };
+}
+
+/** Ports, addresses and times vary from run to run; what a line says does not. Order too may vary a little
+ * (two receivers print in either order), so compare the sorted lines. */
+function timeline(stdout: string): string[] {
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.replace(/\d+/g, 'N'))
+    .sort();
+}
+
+const noNetns = netnsUnavailable();
+if (noNetns) console.log(`loopback-only: skipped: ${noNetns}`);
+
+describe('nothing leaves the machine', () => {
+  for (const id of ['11', '12']) {
+    const lab = labFileOrReason(id);
+    const skip = noNetns ?? ('reason' in lab ? lab.reason : undefined);
+    if (skip && !noNetns) console.log(`loopback-only: lab ${id} skipped: ${skip}`);
+
+    it.skipIf(skip !== undefined)(
+      `lab ${id}'s demo exits 0 with its usual timeline inside a network namespace that has only lo up`,
+      async () => {
+        if (!('file' in lab)) throw new Error('unreachable: skipped above');
+        const ns = `nnw-${id}-${process.pid}-${randomUUID().slice(0, 8)}`;
+        const children: ResultPromise[] = [];
+        await execa('ip', ['netns', 'add', ns]);
+        // Runs on timeout too: kill the demos first, then remove the namespace.
+        onTestFinished(async () => {
+          for (const child of children) child.kill('SIGKILL');
+          await execa('ip', ['netns', 'del', ns], { reject: false });
+        });
+        try {
+          await execa('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+          // The namespace has lo and nothing else: no card, no route out.
+          const links = await execa('ip', ['-n', ns, '-o', 'link', 'show']);
+          expect(links.stdout.split('\n').map((l) => l.split(':')[1]?.trim())).toEqual(['lo']);
+          expect((await execa('ip', ['-n', ns, '-4', 'route', 'show'])).stdout).toBe('');
+
+          const node = [process.execPath, '--import', 'tsx', '--throw-deprecation', lab.file];
+          const options = { cwd: root, reject: false, env: { FORCE_COLOR: '0', NO_COLOR: '1' } } as const;
+          const inside = execa('ip', ['netns', 'exec', ns, ...node], options);
+          const onHost = execa(node[0] as string, node.slice(1), options);
+          children.push(inside, onHost);
+          const [there, here] = await Promise.all([inside, onHost]);
+
+          expect(there.stderr, there.stdout).toBe('');
+          expect(there.exitCode, there.stdout).toBe(0);
+          expect(here.exitCode, here.stderr).toBe(0);
+          expect(there.stdout.split('\n').length).toBeGreaterThan(3);
+          expect(timeline(there.stdout)).toEqual(timeline(here.stdout));
+        } finally {
+          await execa('ip', ['netns', 'del', ns], { reject: false });
+        }
+      },
+    );
+  }
+});
