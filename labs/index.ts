@@ -168,7 +168,68 @@ export const labs: readonly Lab[] = [
   // lab 04 goes here
   // lab 05 goes here
   // lab 06 goes here
-  // lab 07 goes here
+  {
+    id: '07',
+    slug: '07-keepalive',
+    title: { zh: '空闲超时与 TCP keepalive', en: 'Idle timeouts and TCP keepalive' },
+    goal: {
+      zh: "用 setTimeout 发现并关闭空闲连接（'timeout' 只是通知），用 setKeepAlive 让内核发现悄无声息消失的对端，并看懂 ss 里的 keepalive 计时器",
+      en: "Find and close idle connections with setTimeout ('timeout' is only a notice), let the kernel detect a peer that vanished silently with setKeepAlive, and read the keepalive timer in ss",
+    },
+    roles: ['server', 'client', 'vanish'],
+    notes: ['001', '002'],
+    exercises: [
+      {
+        region: 'idle',
+        task: {
+          zh: "处理 'timeout' 事件：第一次只写一行以 'idle for' 开头的提醒（连接仍然可写）；第二次用 end() 写 'bye: idle too long\\r\\n' 主动关闭；如果已经 end() 过、客户端却一直不关它那一侧，就 destroy()",
+          en: "Handle 'timeout': the first time only write a warning line starting with 'idle for' (the socket is still writable); the second time end() it yourself with 'bye: idle too long\\r\\n'; if you already called end() and the client still has not closed its side, destroy() it",
+        },
+        hints: [
+          {
+            zh: "'timeout' 不会关闭任何东西，连接还开着。计数器 timeouts 已经替你数好了这是第几次。",
+            en: "'timeout' closes nothing: the socket is still open. The counter timeouts already tells you which time this is.",
+          },
+          {
+            zh: 'end() 只发出我们的 FIN；像 nc 这样的对端可能一直不回 FIN。socket.writableEnded 告诉你是否已经 end() 过。',
+            en: 'end() only sends our FIN; a peer such as nc may never send its own. socket.writableEnded tells you whether you already called end().',
+          },
+          {
+            zh: "if (timeouts === 1) socket.write('idle for …\\r\\n'); else if (!socket.writableEnded) socket.end('bye: idle too long\\r\\n'); else socket.destroy();",
+            en: "if (timeouts === 1) socket.write('idle for …\\r\\n'); else if (!socket.writableEnded) socket.end('bye: idle too long\\r\\n'); else socket.destroy();",
+          },
+        ],
+      },
+      {
+        region: 'disable',
+        task: {
+          zh: '客户端发来 notimeout 时，关掉这条连接的空闲超时',
+          en: "When the client sends notimeout, turn this connection's idle timeout off",
+        },
+        hints: [
+          {
+            zh: '开启空闲超时用的是同一个方法，只是参数不同。',
+            en: 'The same method that turned the idle timeout on turns it off, with a different argument.',
+          },
+          { zh: 'socket.setTimeout(0)', en: 'socket.setTimeout(0)' },
+        ],
+      },
+      {
+        region: 'keepalive',
+        task: {
+          zh: '为这条连接打开 TCP keepalive，initialDelay 用变量 keepalive（毫秒）',
+          en: 'Turn TCP keepalive on for this connection, with the variable keepalive (ms) as the initialDelay',
+        },
+        hints: [
+          {
+            zh: 'net.Socket 有一个方法同时接收"是否开启"和"空闲多久后发第一个探测包"。',
+            en: 'net.Socket has one method that takes both "on or off" and "how long idle before the first probe".',
+          },
+          { zh: 'socket.setKeepAlive(true, keepalive)', en: 'socket.setKeepAlive(true, keepalive)' },
+        ],
+      },
+    ],
+  },
   // lab 08 goes here
   // lab 09 goes here
   {
