@@ -8,6 +8,7 @@ import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { spawnLab } from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
+import { netnsUnavailable } from './helpers/netns.ts';
 
 // ss reads the kernel's timers over netlink: Linux with iproute2 only.
 const noSs =
@@ -18,20 +19,7 @@ const noSs =
       : undefined;
 if (noSs) console.log(`lab 07: skipping the keepalive-timer tests: ${noSs}`);
 
-// The vanished-peer test builds two network namespaces and a veth pair: Linux, root, and `ip netns` that works.
-function whyNoNetns(): string | undefined {
-  if (process.platform !== 'linux') return `network namespaces are Linux-only (this is ${process.platform})`;
-  if (process.getuid?.() !== 0) return 'creating network namespaces needs root';
-  const probe = `nwb07-${process.pid}-probe`;
-  const add = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
-  if (add.error || add.status !== 0)
-    return `ip netns add failed: ${(add.stderr || String(add.error)).trim()}`;
-  const exec = spawnSync('ip', ['netns', 'exec', probe, 'true'], { encoding: 'utf8' });
-  spawnSync('ip', ['netns', 'del', probe]);
-  if (exec.status !== 0) return `ip netns exec failed: ${exec.stderr.trim()}`;
-  return undefined;
-}
-const noNetns = whyNoNetns();
+const noNetns = netnsUnavailable();
 if (noNetns) console.log(`lab 07: skipping the vanished-peer test: ${noNetns}`);
 
 /** `next probe in 2.0 s` / `119 min` / `992 ms` → milliseconds. */

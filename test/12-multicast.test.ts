@@ -1,12 +1,12 @@
 // Lab 12: multicast on loopback: members, dropMembership, Linux's IP_MULTICAST_ALL, and the note's errata
 // (docs/12-multicast.md). Every socket here stays on 127.0.0.1 or inside a network namespace with only lo.
-import { spawnSync } from 'node:child_process';
 import { randomInt, randomUUID } from 'node:crypto';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { execa } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { type LabProcess, root, spawnLab } from './helpers/lab.ts';
+import { netnsUnavailable } from './helpers/netns.ts';
 import { openUdp, type TestUdp } from './helpers/udp.ts';
 
 const linux = process.platform === 'linux';
@@ -50,17 +50,6 @@ async function receiver(group: string, port = 0): Promise<{ lab: LabProcess; por
   return { lab, port: (await lab.listening()).port };
 }
 
-// ip netns needs Linux, root and iproute2; probe once by creating and deleting a namespace.
-function netnsUnavailable(): string | undefined {
-  if (!linux) return `network namespaces are Linux-only (this is ${process.platform})`;
-  if (process.getuid?.() !== 0) return 'creating a network namespace needs root';
-  const name = `nnw-probe-${process.pid}`;
-  const add = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8' });
-  if (add.error) return 'the ip command (iproute2) is not installed';
-  if (add.status !== 0) return `ip netns add failed: ${add.stderr.trim()}`;
-  spawnSync('ip', ['netns', 'del', name]);
-  return undefined;
-}
 const noNetns = netnsUnavailable();
 if (noNetns) console.log(`lab 12: the network-namespace test is skipped: ${noNetns}`);
 

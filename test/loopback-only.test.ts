@@ -1,25 +1,13 @@
 // The proof that the broadcast and multicast labs need no real network: their demos run inside a fresh
 // network namespace whose only interface is lo, and print the same timeline there as on this host.
 // Needs Linux, root and iproute2 (`ip netns`); elsewhere the tests are skipped with the reason printed.
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { findLab, root } from './helpers/lab.ts';
-
-function netnsUnavailable(): string | undefined {
-  if (process.platform !== 'linux') return `network namespaces are Linux-only (this is ${process.platform})`;
-  if (process.getuid?.() !== 0) return 'creating a network namespace needs root';
-  // `ip netns list` can work where `add` is refused (a container without CAP_SYS_ADMIN): try the real thing.
-  const name = `nnw-probe-${process.pid}`;
-  const add = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8' });
-  if (add.error) return 'the ip command (iproute2) is not installed';
-  if (add.status !== 0) return `ip netns add failed: ${add.stderr.trim()}`;
-  spawnSync('ip', ['netns', 'del', name]);
-  return undefined;
-}
+import { netnsUnavailable } from './helpers/netns.ts';
 
 /** The reference lab's file, or why it cannot run yet (chapters are written at the same time). */
 function labFileOrReason(id: string): { file: string } | { reason: string } {
