@@ -317,9 +317,7 @@ if (args.role === 'server') {
     await runPinger(args.host, args.port, args.int('count'), timeout, logger('client'));
   } else {
     // --size has no default: without it the client sends 'hello' and 'world'.
-    const size = process.argv.some((a) => a === '--size' || a.startsWith('--size='))
-      ? args.int('size')
-      : undefined;
+    const size = args.given('size') ? args.int('size') : undefined;
     await runClient(args.host, args.port, timeout, size);
   }
 } else {

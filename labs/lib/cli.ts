@@ -29,6 +29,8 @@ export interface LabArgs<Role extends string> {
   flag(name: string): string;
   /** A string flag's value as a whole number, or a clear error and exit 2. */
   int(name: string): number;
+  /** Whether a string flag was given at all (for flags with no default). */
+  given(name: string): boolean;
   /** A boolean flag. */
   has(name: string): boolean;
 }
@@ -114,6 +116,9 @@ export function parseLabArgs<const Role extends string>(spec: LabSpec<Role>): La
     },
     int(name) {
       return toInt(name, this.flag(name), 0, Number.MAX_SAFE_INTEGER);
+    },
+    given(name) {
+      return str(name) !== undefined;
     },
     has(name) {
       return values[name] === true;
