@@ -230,7 +230,82 @@ export const labs: readonly Lab[] = [
       },
     ],
   },
-  // lab 08 goes here
+  {
+    id: '08',
+    slug: '08-chat-v1',
+    title: { zh: '聊天室 v1：把笔记里的聊天室写对', en: "Chat room v1: the notes' chat room, done right" },
+    goal: {
+      zh: '用 net 写一个按行分帧的多人聊天室：昵称不可重复，消息广播给其他人，加入和离开（包括异常断开）都只通知一次',
+      en: 'Build a line-framed multi-user chat room with net: unique nicknames, lines broadcast to everyone else, joins and leaves (abrupt ones too) announced exactly once',
+    },
+    roles: ['server', 'client'],
+    notes: ['001', '002'],
+    exercises: [
+      {
+        region: 'broadcast',
+        task: {
+          zh: '把 line 加上 \\r\\n 写给房间里除 sender 以外的每个用户；循环里不要动发送者的 socket，也不要改 users',
+          en: "Write line plus '\\r\\n' to every user in the room except sender; inside the loop, leave the sender's socket and the users map alone",
+        },
+        hints: [
+          {
+            zh: 'users 是 Map：昵称 → socket。for...of 遍历它会依次得到 [name, socket]。',
+            en: 'users is a Map from nickname to socket; for...of over it yields [name, socket] pairs.',
+          },
+          {
+            zh: '只有一个判断：名字不是 sender 的，才 write。笔记 001 的错误就是在循环里销毁并删除了发送者。',
+            en: "One test is enough: write only when the name is not sender. Note 001's bug was destroying and deleting the sender inside this loop.",
+          },
+          {
+            zh: '骨架：for (const [name, socket] of users) { if (name !== sender) { /* 写一行 */ } }',
+            en: 'The shape: for (const [name, socket] of users) { if (name !== sender) { /* write the line */ } }',
+          },
+        ],
+      },
+      {
+        region: 'nickname',
+        task: {
+          zh: "处理第一行（昵称）：已被占用就回复 \"nickname 'X' is taken, pick another\" 并再次提示；否则记下昵称、加入 users、向本人问好，并向其他人广播 '* X joined'",
+          en: "Handle the first line (the nickname): if it is taken, reply \"nickname 'X' is taken, pick another\" and prompt again; otherwise remember it, add it to users, greet the user and broadcast '* X joined' to the others",
+        },
+        hints: [
+          {
+            zh: '昵称是否被占用，问 users.has(text)。被拒绝时要写出提示语 PROMPT，客户端才知道该重新输入。',
+            en: 'Whether a nickname is taken is users.has(text). After refusing, write PROMPT again so the client knows to retype.',
+          },
+          {
+            zh: "接受昵称：nick = text; users.set(nick, socket); 再写问候语 'hi X! type a line to talk, byebye to leave'。",
+            en: "To accept it: nick = text; users.set(nick, socket); then write the greeting 'hi X! type a line to talk, byebye to leave'.",
+          },
+          {
+            zh: "最后调用 broadcast(nick, '* ' + nick + ' joined')：发送者是新用户自己，所以只有其他人收到。",
+            en: "Finish with broadcast(nick, '* ' + nick + ' joined'): the sender is the newcomer, so only the others get it.",
+          },
+        ],
+      },
+      {
+        region: 'leave',
+        task: {
+          zh: "连接关闭时，如果这个用户已经有昵称：把他从 users 里删掉，并向其他人广播 '* X left'",
+          en: "When the connection closes and this user has a nickname: remove them from users and broadcast '* X left' to the others",
+        },
+        hints: [
+          {
+            zh: "'close' 每个 socket 只触发一次，无论对方是 FIN 还是 RST，所以在这里通知离开不会重复。",
+            en: "'close' fires once per socket, whether the peer sent a FIN or a reset, so a leave announced here is never doubled.",
+          },
+          {
+            zh: '还没选昵称的连接（nick 为 undefined）不在房间里，什么都不用做。',
+            en: 'A connection that never picked a nickname (nick is undefined) was never in the room: nothing to do.',
+          },
+          {
+            zh: "骨架：if (nick !== undefined) { /* 从 users 删掉 nick */ broadcast(nick, '* ' + nick + ' left'); }",
+            en: "The shape: if (nick !== undefined) { /* delete nick from users */ broadcast(nick, '* ' + nick + ' left'); }",
+          },
+        ],
+      },
+    ],
+  },
   // lab 09 goes here
   {
     id: '10',
