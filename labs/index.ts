@@ -306,7 +306,85 @@ export const labs: readonly Lab[] = [
       },
     ],
   },
-  // lab 09 goes here
+  {
+    id: '09',
+    slug: '09-chat-v2',
+    title: {
+      zh: '聊天室 2.0：一个经得起折腾的行协议',
+      en: 'Chat room v2: a line protocol that survives real clients',
+    },
+    goal: {
+      zh: '把笔记里的聊天室 2.0 草图做成真正的协议：命令、按行分帧、行长/人数/空闲/慢读者的上限、异常对端和优雅退出，并用模糊测试和压测检验',
+      en: "Build the note's chat 2.0 sketch into a real protocol: commands, line framing, limits on line length, users, idle time and slow readers, abrupt peers and a graceful shutdown, checked by a fuzz test and a benchmark",
+    },
+    roles: ['server', 'client'],
+    notes: ['001', '002'],
+    exercises: [
+      {
+        region: 'private-message',
+        task: {
+          zh: '实现 c:NICK:TEXT：从 rest 里拆出昵称和内容（格式不对回复用法），在房间里按名字找人；恰好一个就只发给他（"名字 (private): 内容"）并告诉发送者已送出；没有或不止一个就回一行错误，谁也不发',
+          en: "Implement c:NICK:TEXT: split rest into the name and the text (reply with the usage when malformed), look the name up in the room; exactly one match gets the text alone ('NAME (private): TEXT') and the sender is told it was sent; none or several get one error line and nobody receives anything",
+        },
+        hints: [
+          {
+            zh: '名字里不会有冒号，所以 rest 里第一个冒号把昵称和内容分开，内容里还可以有冒号。',
+            en: 'A name never contains a colon, so the first colon in rest separates the name from the text; the text may contain more colons.',
+          },
+          {
+            zh: '用 [...room.values()].filter((u) => u.name === nick) 找人：长度 0 是"没有这个人"，大于 1 只可能是好几个 anonymous。',
+            en: "Find people with [...room.values()].filter((u) => u.name === nick): length 0 means no such user, more than 1 can only be several 'anonymous'.",
+          },
+          {
+            zh: "恰好一个时：send(target, user.name + ' (private): ' + clean(text))，再 send(user, '* sent to ' + nick + ' only')；否则 send(user, \"! no user named '\" + nick + \"': message not sent\")。",
+            en: "For exactly one: send(target, user.name + ' (private): ' + clean(text)), then send(user, '* sent to ' + nick + ' only'); otherwise send(user, \"! no user named '\" + nick + \"': message not sent\").",
+          },
+        ],
+      },
+      {
+        region: 'line-limit',
+        task: {
+          zh: '给 onLines 加上行长上限：lineOptions.maxBytes 取 limits.maxLine；超长时让这个用户离开（原因 line too long），回一行错误并关闭连接',
+          en: "Give onLines a line limit: lineOptions.maxBytes is limits.maxLine; on overflow the user leaves (reason 'line too long'), gets one error line, and the connection is closed",
+        },
+        hints: [
+          {
+            zh: 'labs/lib/lines.ts 的 onLines 接受 { maxBytes, onOverflow }：超过上限就停止缓存并调用 onOverflow。',
+            en: 'onLines in labs/lib/lines.ts takes { maxBytes, onOverflow }: past the limit it stops buffering and calls onOverflow.',
+          },
+          {
+            zh: '在 onOverflow 里先 leave(user, ...) 通知其他人，再用 close(socket, 最后一句) 礼貌地结束连接。',
+            en: 'In onOverflow, call leave(user, ...) so the others are told, then close(socket, lastWords) to end the connection politely.',
+          },
+          {
+            zh: "lineOptions.maxBytes = limits.maxLine; lineOptions.onOverflow = () => { leave(user, 'line too long'); close(socket, '! line longer than ' + limits.maxLine + ' bytes: closing'); };",
+            en: "lineOptions.maxBytes = limits.maxLine; lineOptions.onOverflow = () => { leave(user, 'line too long'); close(socket, '! line longer than ' + limits.maxLine + ' bytes: closing'); };",
+          },
+        ],
+      },
+      {
+        region: 'slow-consumer',
+        task: {
+          zh: '每次 write 之后检查 socket.writableLength：超过 limits.maxBuffered 就记一行日志、让这个用户离开（原因 too slow），并用 RST 立刻断开它',
+          en: "After each write, check socket.writableLength: past limits.maxBuffered, log one line, make the user leave (reason 'too slow') and cut the connection at once with a reset",
+        },
+        hints: [
+          {
+            zh: 'write() 从不拒绝数据：对方不读时，字节先填满内核缓冲区，然后堆在 writableLength 里，也就是这个进程的内存里。',
+            en: "write() never refuses data: when the peer does not read, bytes fill the kernel's buffers and then pile up in writableLength, this process's memory.",
+          },
+          {
+            zh: '没法先告诉它再关：它根本不读。socket.resetAndDestroy() 发 RST，连内核里那几 MB 也一起释放。',
+            en: 'You cannot tell it first: it does not read. socket.resetAndDestroy() sends a RST and frees the megabytes held in the kernel too.',
+          },
+          {
+            zh: "if (socket.writableLength > limits.maxBuffered) { log(user.key + ' dropped: …'); leave(user, 'too slow'); socket.resetAndDestroy(); }",
+            en: "if (socket.writableLength > limits.maxBuffered) { log(user.key + ' dropped: …'); leave(user, 'too slow'); socket.resetAndDestroy(); }",
+          },
+        ],
+      },
+    ],
+  },
   {
     id: '10',
     slug: '10-udp',
