@@ -1,6 +1,5 @@
 // Line framing over a byte stream. TCP delivers bytes, not messages: one 'data' event can hold half a line,
 // several lines, or half of a UTF-8 character. This turns any chunking into whole lines.
-import { StringDecoder } from 'node:string_decoder';
 
 export interface LineOptions {
   /** Longest line accepted, in bytes. Past it `onOverflow` runs and framing stops: nothing grows without bound. */
@@ -14,34 +13,43 @@ export function onLines(
   onLine: (line: string) => void,
   options: LineOptions = {},
 ): void {
-  const decoder = new StringDecoder('utf8');
   const max = options.maxBytes ?? Number.POSITIVE_INFINITY;
-  let pending = '';
+  // Split the raw bytes: '\n' (0x0a) never occurs inside a multi-byte UTF-8 character, so a character split
+  // across chunks stays whole, and the limit counts the bytes the peer really sent.
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
   let stopped = false;
-  const emit = (line: string) => onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
-
-  const tooLong = (text: string) => max !== Number.POSITIVE_INFINITY && Buffer.byteLength(text) > max;
+  const emit = (bytes: Buffer) => {
+    const line = bytes.toString('utf8');
+    onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
+  };
   const overflow = () => {
     stopped = true;
-    pending = '';
+    pending = [];
     options.onOverflow?.();
   };
 
   stream.on('data', (chunk: Buffer | string) => {
     if (stopped) return;
-    pending += typeof chunk === 'string' ? chunk : decoder.write(chunk);
-    for (let newline = pending.indexOf('\n'); newline !== -1; newline = pending.indexOf('\n')) {
-      const line = pending.slice(0, newline);
-      pending = pending.slice(newline + 1);
-      if (tooLong(line)) return overflow();
-      emit(line);
+    let rest = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    for (let newline = rest.indexOf(0x0a); newline !== -1; newline = rest.indexOf(0x0a)) {
+      if (pendingBytes + newline > max) return overflow();
+      emit(
+        pending.length ? Buffer.concat([...pending, rest.subarray(0, newline)]) : rest.subarray(0, newline),
+      );
+      pending = [];
+      pendingBytes = 0;
+      rest = rest.subarray(newline + 1);
     }
-    if (tooLong(pending)) overflow();
+    if (rest.length) {
+      pending.push(rest);
+      pendingBytes += rest.length;
+    }
+    if (pendingBytes > max) overflow();
   });
   stream.on('end', () => {
-    if (stopped) return;
-    pending += decoder.end();
-    if (pending) emit(pending);
-    pending = '';
+    if (!stopped && pendingBytes) emit(Buffer.concat(pending));
+    pending = [];
+    pendingBytes = 0;
   });
 }

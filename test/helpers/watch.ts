@@ -51,11 +51,17 @@ export class LineWatcher {
   /** Resolves once `count` lines (ever received) match, with those lines in order. */
   waitForLines(pattern: RegExp, count: number): Promise<RegExpMatchArray[]> {
     return new Promise((resolve, reject) => {
+      // Each wait scans every line once, as it arrives: a client that receives thousands of lines stays fast.
+      const found: RegExpMatchArray[] = [];
+      let scanned = 0;
       const check = () => {
-        const found = this.matching(pattern);
+        while (found.length < count && scanned < this.lines.length) {
+          const m = (this.lines[scanned++] as string).match(pattern);
+          if (m) found.push(m);
+        }
         if (found.length >= count) {
           this.waiters.delete(check);
-          resolve(found.slice(0, count));
+          resolve(found);
         } else if (this.closedBecause !== undefined) {
           this.waiters.delete(check);
           const seen = count > 1 ? ` (saw ${found.length} of ${count})` : '';
