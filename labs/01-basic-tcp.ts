@@ -5,9 +5,10 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
-import { fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
+import { fatal, parseLabArgs } from './lib/cli.ts';
 import { onLines } from './lib/lines.ts';
 import { fiveTuple, hostPort, type Log, logger, printListening } from './lib/log.ts';
+import { stopOnSignal } from './lib/server.ts';
 
 const args = parseLabArgs({ roles: ['server', 'client'], port: 8124 });
 
@@ -119,20 +120,10 @@ async function demo() {
 if (args.role === 'server') {
   const log = logger('server');
   const server = createGreetingServer(log);
-  // A Server does not list its connections; keep them so shutdown can close them.
-  const open = new Set<net.Socket>();
-  server.on('connection', (socket) => {
-    open.add(socket);
-    socket.on('close', () => open.delete(socket));
-  });
   server.on('error', (err) => fatal('server', err));
+  // Ctrl-C or SIGTERM: close the open connections and the server, then exit 0 (labs/lib/server.ts).
+  stopOnSignal(server, log);
   server.listen(args.port, args.host, () => printListening(log, server.address()));
-  onShutdown(async () => {
-    log(`shutting down, closing ${open.size} connection(s)`);
-    // close() only stops accepting: its callback waits for the open connections, so end them here.
-    for (const socket of open) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
 } else if (args.role === 'client') {
   await runClient(args.host, args.port);
 } else {

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { fail, fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
 import { onLines } from './lib/lines.ts';
 import { describeError, fiveTuple, hostPort, type Log, logger, printListening } from './lib/log.ts';
+import { stopOnSignal } from './lib/server.ts';
 
 const args = parseLabArgs({
   roles: ['server', 'client'],
@@ -425,17 +426,8 @@ if (args.role === 'server') {
   if (block !== 'enter' && !/^\d+$/.test(block))
     fail(`--block must be a number of ms or 'enter', got '${block}'`);
   const server = createFinServer(log, args.has('half-open'));
-  const open = new Set<net.Socket>();
-  server.on('connection', (socket) => {
-    open.add(socket);
-    socket.on('close', () => open.delete(socket));
-  });
   server.on('error', (err) => fatal('server', err));
-  onShutdown(async () => {
-    log(`shutting down, closing ${open.size} connection(s)`);
-    for (const socket of open) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  stopOnSignal(server, log);
   server.listen({ port: args.port, host: args.host, backlog: args.int('backlog') }, () => {
     const address = server.address() as net.AddressInfo;
     printListening(log, address);

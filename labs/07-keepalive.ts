@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { fail, fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
 import { onLines } from './lib/lines.ts';
 import { describeError, fiveTuple, hostPort, type Log, logger, printListening } from './lib/log.ts';
+import { stopOnSignal } from './lib/server.ts';
 
 const args = parseLabArgs({
   roles: ['server', 'client', 'vanish'],
@@ -384,18 +385,8 @@ const keepalive = keepaliveFlag === 'off' ? undefined : args.int('keepalive');
 if (args.role === 'server') {
   const log = logger('server');
   const server = createIdleServer(log, args.int('idle'), keepalive);
-  // A Server does not list its connections; keep them so shutdown can close them.
-  const open = new Set<net.Socket>();
-  server.on('connection', (socket) => {
-    open.add(socket);
-    socket.on('close', () => open.delete(socket));
-  });
   server.on('error', (err) => fatal('server', err));
-  onShutdown(async () => {
-    log(`shutting down, closing ${open.size} connection(s)`);
-    for (const socket of open) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  stopOnSignal(server, log);
   server.listen(args.port, args.host, () => printListening(log, server.address()));
 } else if (args.role === 'client') {
   await runQuietClient('client', args.host, args.port, keepalive);

@@ -5,9 +5,10 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import readline from 'node:readline';
-import { fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
+import { fatal, parseLabArgs } from './lib/cli.ts';
 import { onLines } from './lib/lines.ts';
 import { describeError, hostPort, type Log, logger, printListening } from './lib/log.ts';
+import { stopOnSignal } from './lib/server.ts';
 
 const args = parseLabArgs({
   roles: ['server', 'client'],
@@ -254,19 +255,11 @@ async function demo() {
 if (args.role === 'server') {
   const log = logger('server');
   const server = createChatServer(log, { chunks: args.has('chunks') });
-  // A Server does not list its connections; keep them so shutdown can say goodbye to each.
-  const open = new Set<net.Socket>();
-  server.on('connection', (socket) => {
-    open.add(socket);
-    socket.on('close', () => open.delete(socket));
-  });
   server.on('error', (err) => fatal('server', err));
-  onShutdown(async () => {
-    log(`shutting down, closing ${open.size} connection(s)`);
-    // close() only stops accepting; end each connection with a last line, then let go of it.
-    for (const socket of open) socket.end('* the server is shutting down\r\n', () => socket.destroy());
-    await new Promise((resolve) => server.close(resolve));
-  });
+  // end each connection with a last line, then let go of it.
+  stopOnSignal(server, log, (socket) =>
+    socket.end('* the server is shutting down\r\n', () => socket.destroy()),
+  );
   server.listen(args.port, args.host, () => printListening(log, server.address()));
 } else if (args.role === 'client') {
   await runClient(args.host, args.port);
