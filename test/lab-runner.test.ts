@@ -1,9 +1,11 @@
 // npm run lab: the list, the ways to name a lab, one clear line for a wrong name, and no orphan on SIGTERM.
+import { once } from 'node:events';
 import net from 'node:net';
 import path from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { labs } from '../labs/index.ts';
-import { root, spawnFile } from './helpers/lab.ts';
+import { labFile, root, spawnFile } from './helpers/lab.ts';
 
 const runner = path.join(root, 'scripts/lab.ts');
 
@@ -52,5 +54,24 @@ describe('the lab runner (npm run lab)', () => {
     expect(await lab.exited).toEqual({ exitCode: 2, signal: undefined });
     expect(lab.stderr).toEqual([expect.stringMatching(/^error: no lab 'basci-tcp'; closest: 01-basic-tcp/)]);
     expect(lab.stdout).toEqual([]);
+  });
+});
+
+describe('every lab (labs/lib/log.ts)', () => {
+  it('ends quietly with exit code 0 when its reader stops early, as `npm run lab 09 | head` does', async () => {
+    const child = execa(process.execPath, ['--import', 'tsx', labFile('09')], {
+      reject: false,
+      buffer: false,
+      cwd: root,
+    });
+    await once(child.stdout, 'data');
+    child.stdout.destroy(); // like head: read the first lines, then close the pipe
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const result = await child;
+    expect(stderr).toBe('');
+    expect(result.exitCode).toBe(0);
   });
 });

@@ -5,6 +5,12 @@ import { format } from 'node:util';
 
 export type Log = (...parts: unknown[]) => void;
 
+// `npm run lab 09 | head` closes the pipe early: that is the reader being done, not a crash to report.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 /** A logger whose lines start with `[actor]`. */
 export function logger(actor: string): Log {
   return (...parts) => console.log(`[${actor}] ${format(...parts)}`);
