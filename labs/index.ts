@@ -164,8 +164,132 @@ export const labs: readonly Lab[] = [
       },
     ],
   },
-  // lab 03 goes here
-  // lab 04 goes here
+  {
+    id: '03',
+    slug: '03-net-server',
+    title: { zh: 'net.Server：监听、计数与关闭', en: 'net.Server: listening, counting and closing' },
+    goal: {
+      zh: '让服务器监听端口 0 或 Unix 套接字并读出真实地址，用 getConnections/maxConnections 计数和限流，分清 close() 与 unref() 各做了什么',
+      en: 'Listen on port 0 or a Unix socket and read back the real address, count and cap connections with getConnections/maxConnections, and tell what close() and unref() really do',
+    },
+    roles: ['server'],
+    notes: ['000', '001', '003', '004'],
+    exercises: [
+      {
+        region: 'max-connections',
+        task: {
+          zh: "设置 server.maxConnections = max，并监听 'drop' 事件：每丢弃一个超限的连接就打印一行 \"'drop': 地址:端口 is over maxConnections (max); Node closed it at once\"",
+          en: "Set server.maxConnections = max and listen for 'drop': for every connection over the limit log \"'drop': ADDRESS:PORT is over maxConnections (max); Node closed it at once\"",
+        },
+        hints: [
+          {
+            zh: "限流只是服务器上的一个属性；超限时 Node 先接受连接，再立刻关闭它，并发出 'drop' 事件。",
+            en: "The limit is just a property of the server; over it, Node accepts the connection, closes it at once and emits 'drop'.",
+          },
+          {
+            zh: "'drop' 的参数可能是 undefined（例如 Unix 套接字），它有 remoteAddress 和 remotePort；用 hostPort() 拼成地址。",
+            en: "The 'drop' argument may be undefined (a Unix socket, say); it has remoteAddress and remotePort: hostPort() formats them.",
+          },
+          {
+            zh: "两句：先 server.maxConnections = max；再 server.on('drop', (info) => log(...))，日志里用 hostPort(info?.remoteAddress, info?.remotePort) 和 max。",
+            en: "Two statements: server.maxConnections = max; then server.on('drop', (info) => log(...)), with hostPort(info?.remoteAddress, info?.remotePort) and max in the message.",
+          },
+        ],
+      },
+      {
+        region: 'stale-socket',
+        task: {
+          zh: '套接字文件已存在：确认它是套接字（否则 fatal 退出），试着连接它。连得上说明有服务器在用 → fatal；ECONNREFUSED 说明是崩溃留下的 → 删除文件并打印一行 "removed a stale socket file: nobody answered on 路径 (ECONNREFUSED)"',
+          en: 'The socket file exists: make sure it is a socket (else fatal), then try to connect to it. A connection means a live server → fatal; ECONNREFUSED means a crash left it → delete it and log "removed a stale socket file: nobody answered on PATH (ECONNREFUSED)"',
+        },
+        hints: [
+          {
+            zh: "文件在，不代表有人在听。问一问它：net.connect(路径)，看是 'connect' 还是 'error'。",
+            en: "A file being there does not mean anyone listens. Ask it: net.connect(path) and see whether 'connect' or 'error' comes.",
+          },
+          {
+            zh: "fs.lstatSync(file).isSocket() 判断类型；错误对象的 code 为 ECONNREFUSED 时才可以 fs.unlinkSync(file)；其余情况都用 fatal('server', 说明) 退出。",
+            en: "fs.lstatSync(file).isSocket() checks the type; only when the error's code is ECONNREFUSED call fs.unlinkSync(file); anything else is fatal('server', why).",
+          },
+          {
+            zh: "const probe = net.connect(file); const answer = await new Promise((r) => { probe.once('connect', () => r('live')); probe.once('error', (e) => r(e.code)); }); probe.destroy(); 然后按 answer 分三种情况处理。",
+            en: "const probe = net.connect(file); const answer = await new Promise((r) => { probe.once('connect', () => r('live')); probe.once('error', (e) => r(e.code)); }); probe.destroy(); then handle the three cases of answer.",
+          },
+        ],
+      },
+    ],
+  },
+  {
+    id: '04',
+    slug: '04-net-socket',
+    title: {
+      zh: 'net.Socket：两端、字节与三种挂断',
+      en: 'net.Socket: two ends, bytes and three ways to hang up',
+    },
+    goal: {
+      zh: '读懂一条连接两端互为镜像的地址，分清字节与字符，精确数出 bytesRead/bytesWritten，弄懂 write 回调与 drain，并知道 end、destroy、resetAndDestroy 让对端看到什么',
+      en: "Read the mirrored addresses of a connection's two ends, tell bytes from characters, count bytesRead/bytesWritten exactly, understand write callbacks and 'drain', and know what end, destroy and resetAndDestroy show the peer",
+    },
+    roles: ['server', 'client'],
+    notes: ['000', '001', '004'],
+    exercises: [
+      {
+        region: 'peer-events',
+        task: {
+          zh: "为每条连接监听 'end'、'error'、'close'，各打印一行：\"#N 'end': the peer sent FIN, it will send nothing more\"、\"#N 'error': \" 加 describeError(err)、\"#N 'close': hadError = \" 加 hadError",
+          en: "For each connection, listen for 'end', 'error' and 'close' and log one line each: \"#N 'end': the peer sent FIN, it will send nothing more\", \"#N 'error': \" plus describeError(err), \"#N 'close': hadError = \" plus hadError",
+        },
+        hints: [
+          {
+            zh: "三个事件，三个监听器。少了 'error' 监听器，对端的一个 RST 就会让整个服务器崩溃。",
+            en: "Three events, three listeners. Without an 'error' listener, one RST from a peer crashes the whole server.",
+          },
+          {
+            zh: "'close' 的监听器收到一个布尔参数 hadError：只有之前发出过 'error' 时它才是 true。",
+            en: "The 'close' listener gets one boolean, hadError: true only when an 'error' was emitted before it.",
+          },
+          {
+            zh: "socket.on('end', () => log(…)); socket.on('error', (err) => log(… describeError(err))); socket.on('close', (hadError) => log(… hadError));",
+            en: "socket.on('end', () => log(…)); socket.on('error', (err) => log(… describeError(err))); socket.on('close', (hadError) => log(… hadError));",
+          },
+        ],
+      },
+      {
+        region: 'hang-up',
+        task: {
+          zh: "按 how 挂断连接：'end' 用 end()（先发完再发 FIN），'destroy' 用 destroy()（立刻关闭），'reset' 用 resetAndDestroy()（发 RST）",
+          en: "Hang up according to how: 'end' with end() (send what is queued, then FIN), 'destroy' with destroy() (close now), 'reset' with resetAndDestroy() (send RST)",
+        },
+        hints: [
+          {
+            zh: 'net.Socket 自己就有这三个方法，每种情况调用一个。',
+            en: 'net.Socket has all three methods; call one per case.',
+          },
+          {
+            zh: "if (how === 'end') socket.end(); else if (how === 'destroy') socket.destroy(); else socket.resetAndDestroy();",
+            en: "if (how === 'end') socket.end(); else if (how === 'destroy') socket.destroy(); else socket.resetAndDestroy();",
+          },
+        ],
+      },
+      {
+        region: 'decode',
+        task: {
+          zh: '让这个客户端收到的是字符串而不是 Buffer，并且被拆到两个数据块里的多字节字符不会变成 U+FFFD',
+          en: 'Make this client receive strings instead of Buffers, so that a multi-byte character split across two chunks does not turn into U+FFFD',
+        },
+        hints: [
+          {
+            zh: '逐块 toString() 会把半个字符解成替换字符。要有东西把不完整的字节留到下一块。',
+            en: 'Calling toString() chunk by chunk decodes half a character into a replacement character. Something must keep the incomplete bytes for the next chunk.',
+          },
+          {
+            zh: "socket 上就有这样的解码器：client.setEncoding('utf8')。",
+            en: "The socket has such a decoder built in: client.setEncoding('utf8').",
+          },
+        ],
+      },
+    ],
+  },
   // lab 05 goes here
   // lab 06 goes here
   {
