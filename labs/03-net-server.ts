@@ -9,9 +9,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
-import { fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
+import { fatal, parseLabArgs } from './lib/cli.ts';
 import { onLines } from './lib/lines.ts';
 import { describeError, hostPort, type Log, logger, printListening } from './lib/log.ts';
+import { stopOnSignal } from './lib/server.ts';
 
 const args = parseLabArgs({
   roles: ['server'],
@@ -303,22 +304,12 @@ if (args.role === 'server') {
   const max = maxFlag === 'none' ? undefined : args.int('max-connections');
   const server = createLabServer(log, max);
   const file = args.flag('path') !== 'none' ? args.flag('path') : args.has('unix') ? defaultSocketPath() : '';
-  // Node closes the listening socket on close(), but a server never lists its connections: keep them.
-  const open = new Set<net.Socket>();
-  server.on('connection', (socket) => {
-    open.add(socket);
-    socket.on('close', () => open.delete(socket));
-  });
   server.on('error', (err) => fatal('server', err));
   server.on('close', () => {
     log("'close': closed, and no connection is left");
     process.exit(0);
   });
-  onShutdown(async () => {
-    log(`shutting down, closing ${open.size} connection(s)`);
-    for (const socket of open) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  const open = stopOnSignal(server, log);
   server.on('listening', () => {
     printListening(log, server.address());
     if (!file) log(`address(): ${show(server.address())}, backlog ${args.int('backlog')}`);

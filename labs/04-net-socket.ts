@@ -5,8 +5,9 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { inspect } from 'node:util';
-import { fail, fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
+import { fail, fatal, parseLabArgs } from './lib/cli.ts';
 import { describeError, hostPort, type Log, logger, printListening } from './lib/log.ts';
+import { stopOnSignal } from './lib/server.ts';
 
 const hangUps = ['end', 'destroy', 'reset'] as const;
 type HangUp = (typeof hangUps)[number];
@@ -313,17 +314,8 @@ async function demo() {
 if (args.role === 'server') {
   const log = logger('server');
   const server = createReportingServer(log);
-  const open = new Set<net.Socket>();
-  server.on('connection', (socket) => {
-    open.add(socket);
-    socket.on('close', () => open.delete(socket));
-  });
   server.on('error', (err) => fatal('server', err));
-  onShutdown(async () => {
-    log(`shutting down, closing ${open.size} connection(s)`);
-    for (const socket of open) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  stopOnSignal(server, log);
   server.listen(args.port, args.host, () => printListening(log, server.address()));
 } else if (args.role === 'client') {
   const how = args.flag('close');
