@@ -290,8 +290,103 @@ export const labs: readonly Lab[] = [
       },
     ],
   },
-  // lab 05 goes here
-  // lab 06 goes here
+  {
+    id: '05',
+    slug: '05-pause-resume',
+    title: {
+      zh: '暂停与恢复：pause()、resume() 与两种读取模式',
+      en: 'Pause and resume: two ways to read a socket',
+    },
+    goal: {
+      zh: '用 pauseOnConnect 让连接先不读，等一个事件再 resume()，看清暂停期间数据在哪里、流动模式与暂停模式的区别，以及发送方何时被迫停下',
+      en: 'Hold a connection unread with pauseOnConnect and resume() it on an event; see where the data waits meanwhile, flowing vs paused mode, and when the sender has to stop',
+    },
+    roles: ['server', 'client'],
+    notes: ['001', '002'],
+    exercises: [
+      {
+        region: 'resume',
+        task: {
+          zh: "流动模式：为 socket 注册 'data' 监听器，每收到一块就用 seen.add(字节数) 记一笔并原样写回；然后让数据真正流起来",
+          en: "Flowing mode: add a 'data' listener that records each chunk with seen.add(its length) and writes it back; then make the data actually flow",
+        },
+        hints: [
+          {
+            zh: "pauseOnConnect 创建的 socket 一开始 readableFlowing 就是 false：只加 'data' 监听器不会让它开始流动。",
+            en: "A pauseOnConnect socket starts with readableFlowing === false: adding a 'data' listener alone does not start the flow.",
+          },
+          {
+            zh: "socket.on('data', (chunk: Buffer) => { seen.add(chunk.length); socket.write(chunk); }); 之后调用 socket.resume()。",
+            en: "socket.on('data', (chunk: Buffer) => { seen.add(chunk.length); socket.write(chunk); }); then call socket.resume().",
+          },
+        ],
+      },
+      {
+        region: 'read-loop',
+        task: {
+          zh: "暂停模式：监听 'readable'，在回调里反复调用 socket.read() 直到它返回 null；每块用 seen.add(字节数) 记一笔并原样写回",
+          en: "Paused mode: listen for 'readable' and, in the callback, call socket.read() until it returns null; record each chunk with seen.add(its length) and write it back",
+        },
+        hints: [
+          {
+            zh: "'readable' 只是说“缓冲区里有东西了”，数据要你自己用 read() 取；加上 'readable' 监听器本身就会让 socket 开始从内核读。",
+            en: "'readable' only says \"the buffer has something\"; you pull the data with read(). Adding a 'readable' listener is itself what makes the socket start reading from the kernel.",
+          },
+          {
+            zh: '一个 for 循环就够：for (let chunk = socket.read(); chunk !== null; chunk = socket.read()) { … }',
+            en: 'One for loop does it: for (let chunk = socket.read(); chunk !== null; chunk = socket.read()) { … }',
+          },
+        ],
+      },
+    ],
+  },
+  {
+    id: '06',
+    slug: '06-pipe-backpressure',
+    title: { zh: 'pipe、unpipe 与背压', en: 'pipe, unpipe and backpressure' },
+    goal: {
+      zh: '用 pipe() 把连接接进文件和回显，用 unpipe() 切断它；量出 write() 返回 false、writableLength 与 drain，让发送方的内存有上限，并用 stream.pipeline 统一处理错误',
+      en: "Pipe a connection into a file and back to itself, cut it with unpipe(); measure write()'s false, writableLength and 'drain' so a sender's memory stays bounded, and handle errors in one place with stream.pipeline",
+    },
+    roles: ['server', 'client'],
+    notes: ['000', '001', '003'],
+    exercises: [
+      {
+        region: 'pipe-file',
+        task: {
+          zh: "把 socket 接进文件流 out，但客户端结束时不要关闭文件；收到客户端的 FIN（'end'）后，写入 TRAILER 再关闭文件，关闭完成时调用 saved",
+          en: "Pipe the socket into the file stream out without closing the file when the client ends; on the client's FIN ('end'), write TRAILER, close the file, and call saved once it is closed",
+        },
+        hints: [
+          {
+            zh: 'pipe() 默认会在源结束时调用目标的 end()。它的第二个参数可以关掉这个行为。',
+            en: "By default pipe() calls the destination's end() when the source ends. Its second argument turns that off.",
+          },
+          {
+            zh: "socket.pipe(out, { end: false }); socket.on('end', () => out.end(TRAILER, saved)); ——如果 unpipe 已经关了文件（out.writableEnded），就别再 end。",
+            en: "socket.pipe(out, { end: false }); socket.on('end', () => out.end(TRAILER, saved)); and skip the end() if unpipe already closed the file (out.writableEnded).",
+          },
+        ],
+      },
+      {
+        region: 'polite',
+        task: {
+          zh: "当 write() 返回 false 时：记一次 m.falses，第一次时调用 stuck()，然后等到 'drain' 再继续写",
+          en: "When write() returns false: count it in m.falses, call stuck() the first time, then wait for 'drain' before writing on",
+        },
+        hints: [
+          {
+            zh: "write() 返回 false 的意思是：Node 的写队列已经超过 writableHighWaterMark，请先停一停。队列清空时 socket 会发出 'drain'。",
+            en: "write() returning false means Node's write queue is past writableHighWaterMark: stop for now. The socket emits 'drain' when the queue is empty again.",
+          },
+          {
+            zh: "在 async 函数里：if (!ok) { m.falses++; if (m.falses === 1) stuck(); await once(socket, 'drain'); }",
+            en: "Inside the async function: if (!ok) { m.falses++; if (m.falses === 1) stuck(); await once(socket, 'drain'); }",
+          },
+        ],
+      },
+    ],
+  },
   {
     id: '07',
     slug: '07-keepalive',
