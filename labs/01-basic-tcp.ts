@@ -1,6 +1,6 @@
 // Lab 01: a first TCP server and client with node:net (notes 000, 002, 003, 004).
 // The server greets each connection with 'hello\r\n' and echoes what it receives; the client says 'world!'.
-// Run: npm run lab 01 (the demo) · npm run lab 01 server · npm run lab 01 client · nc 127.0.0.1 8124
+// Run: npm run lab 01 (the demo) · npm run lab 01 server · npm run lab 01 client · nc -N 127.0.0.1 8124
 // Flags: -- --port N (default 8124, the note's port) --host H (default 127.0.0.1)
 import { once } from 'node:events';
 import http from 'node:http';

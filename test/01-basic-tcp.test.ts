@@ -1,5 +1,7 @@
 // Lab 01: the greeting echo server, its client, five-tuples and HTTP as text (docs/01-basic-tcp.md).
+import { spawnSync } from 'node:child_process';
 import net from 'node:net';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { spawnLab } from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
@@ -86,6 +88,23 @@ describe('lab 01: a first TCP server and client', () => {
     expect(chunks).toBeGreaterThanOrEqual(2);
     expect(client.raw()).toBe('hello\r\nworld!\r\n');
   });
+
+  const noNc = spawnSync('nc', ['-h']).error ? 'nc (netcat-openbsd) is not installed' : undefined;
+  if (noNc) console.log(`lab 01: skipping the nc test: ${noNc}`);
+  it.skipIf(noNc)(
+    "works with 'nc -N' as the page says: hello, the echo, and nc exits once its input ends",
+    async () => {
+      const server = spawnLab('01', ['server', '--port', '0']);
+      const { port } = await server.listening();
+      const nc = await execa('nc', ['-N', '127.0.0.1', String(port)], {
+        input: 'typed by hand\n',
+        reject: false,
+      });
+      expect(nc.exitCode).toBe(0);
+      expect(nc.stdout).toBe('hello\r\ntyped by hand');
+      await server.waitForLine(/sent FIN: 'end'/);
+    },
+  );
 
   it('a port already in use is one clear line and exit code 1, not a stack trace (erratum: note 000 throws)', async () => {
     const holder = net.createServer().listen(0, '127.0.0.1');
