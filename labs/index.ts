@@ -712,8 +712,8 @@ export const labs: readonly Lab[] = [
             en: 'msg is a Buffer; rinfo has address, port and size; hostPort() writes an address and a port as 127.0.0.1:41235.',
           },
           {
-            zh: 'log(`received ${JSON.stringify(msg.toString())} from ${hostPort(rinfo.address, rinfo.port)} (${rinfo.size} bytes)`);',
-            en: 'log(`received ${JSON.stringify(msg.toString())} from ${hostPort(rinfo.address, rinfo.port)} (${rinfo.size} bytes)`);',
+            zh: '用一个模板字符串拼出这一行：内容用 JSON.stringify(msg.toString())（引号和转义都有了），地址用 hostPort(rinfo.address, rinfo.port)，字节数用 rinfo.size，再交给 log()。',
+            en: 'Build the line with one template string: the text as JSON.stringify(msg.toString()) (quotes and escapes for free), the address as hostPort(rinfo.address, rinfo.port), the size as rinfo.size; hand it to log().',
           },
         ],
       },

@@ -87,7 +87,7 @@ page.on('console', (msg) => {
 for (const url of pages) {
   current = url;
   const response = await page.goto(base + url, { waitUntil: 'networkidle' });
-  if (!response || response.status() !== 200) {
+  if (response?.status() !== 200) {
     problems.push(`${url}: HTTP ${response?.status()}`);
     continue;
   }

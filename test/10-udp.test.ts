@@ -120,6 +120,8 @@ describe('lab 10: UDP with dgram', () => {
     await udp.send('marker', port);
     await udp.waitForMessages(/^marker$/);
     expect(udp.received.map((d) => d.text).sort()).toEqual(['marker', 'one', 'three', 'two']);
+    // The server's log line travels through a pipe, the echo through UDP: wait for the line, not the echo.
+    await server.waitForLine(/^\[server\] #\d+ "marker" from /);
     expect(
       server
         .matching(serverLine)
