@@ -102,7 +102,9 @@ describe('lab 08: chat room v1', () => {
     expect(bob.raw().match(/nickname: /g)).toHaveLength(3);
     // The refused attempt joined nobody: alice heard one join, and the server named one user bob.
     expect(roomLines(alice)).toEqual(['* bob joined']);
+    await server.waitForLines(/ is bob, 2 users online$/, 1); // its log line may trail the socket event above
     expect(server.matching(/ is bob, 2 users online$/)).toHaveLength(1);
+    await server.waitForLines(/ is alice, /, 1); // its log line may trail the socket event above
     expect(server.matching(/ is alice, /)).toHaveLength(1);
   });
 
@@ -154,6 +156,7 @@ describe('lab 08: chat room v1', () => {
       '* dave joined',
       'dave: anyone?',
     ]);
+    await server.waitForLines(/: \* \w+ left$/, 2); // its log line may trail the socket event above
     expect(server.matching(/: \* \w+ left$/)).toHaveLength(2);
   });
 
@@ -322,6 +325,7 @@ describe('lab 08: chat room v1', () => {
     // The note's data.replace(/\r\n/, '') would have made the nickname 'alicefirst\r\n'.
     alice.write('alice\r\nfirst\r\n');
     await bob.waitForLine(/^alice: first$/);
+    await server.waitForLine(new RegExp(`^\\[server\\] ${me} 'data': 14 bytes`));
     expect(
       server.matching(new RegExp(`^\\[server\\] ${me} 'data': 14 bytes, 2 line end\\(s\\)$`)),
     ).toHaveLength(1);
@@ -352,6 +356,7 @@ describe('lab 08: chat room v1', () => {
     alice.write('welcome back\r\n');
     await next.waitForLine(/^alice: welcome back$/);
     // Only the live bob was written to: no write to the dead socket, so no second error.
+    await server.waitForLines(/error: /, 1); // its log line may trail the socket event above
     expect(server.matching(/error: /)).toHaveLength(1);
     expect(roomLines(alice)).toEqual(['* bob joined', '* bob left', '* bob joined']);
   });

@@ -90,6 +90,7 @@ describe('lab 09: chat room v2', () => {
     const { input: list } = await a.waitForLine(/^\* \d+ online: /);
     // Two users with the same name are still two users: the key tells them apart.
     expect(list).toBe(`* 2 online: anonymous@${keyOf(a)} (you), anonymous@${keyOf(b)}`);
+    await server.waitForLines(/^\[server\] (\S+ joined \(\d online\))$/, 2);
     expect(server.matching(/^\[server\] (\S+ joined \(\d online\))$/).map((m) => m[1])).toEqual([
       `${keyOf(a)} joined (1 online)`,
       `${keyOf(b)} joined (2 online)`,
@@ -167,6 +168,7 @@ describe('lab 09: chat room v2', () => {
     await a.waitForLine(/^小明: 你好$/);
     await b.waitForLine(/online: /);
     expect(b.matching(/online: /)[0]?.input).toBe(`* 2 online: alice@${keyOf(a)}, 小明@${keyOf(b)} (you)`);
+    await server.waitForLines(/ is now /, 2); // its log line may trail the socket event above
     expect(server.matching(/ is now /)).toHaveLength(2);
   });
 
@@ -206,6 +208,7 @@ describe('lab 09: chat room v2', () => {
     await alice.waitForLine(/^\* 1 online: /);
     expect(alice.matching(/left/)).toHaveLength(1);
     expect(alice.matching(/too late/)).toHaveLength(0);
+    await server.waitForLines(/left: /, 1); // its log line may trail the socket event above
     expect(server.matching(/left: /)).toHaveLength(1);
   });
 
@@ -243,6 +246,7 @@ describe('lab 09: chat room v2', () => {
     alice.write(batch);
     await alice.waitForLine(/^\* 2 online: /);
     await bob.waitForLine(/^alice: three$/);
+    await server.waitForLines(chunks, already + 1); // the server's log line may trail the message
     expect(
       server
         .matching(chunks)
@@ -268,6 +272,7 @@ describe('lab 09: chat room v2', () => {
     await server.waitForLines(chunks, already + 1);
     alice.write(bytes.subarray(3));
     await bob.waitForLine(/^alice: /);
+    await server.waitForLines(chunks, already + 2); // the server's log line may trail the message
     expect(
       server
         .matching(chunks)
@@ -296,6 +301,7 @@ describe('lab 09: chat room v2', () => {
     await bob.closed;
     await alice.waitForLine(new RegExp(`^\\* bob@${esc(bobKey)} left \\(line too long\\)$`));
     expect(alice.matching(/你/)).toHaveLength(0);
+    await server.waitForLines(/left: line too long/, 1); // its log line may trail the socket event above
     expect(server.matching(/left: line too long/)).toHaveLength(1);
   });
 
@@ -320,6 +326,7 @@ describe('lab 09: chat room v2', () => {
     await third.waitForLine(/^! the room is full \(2 users\): try again later$/);
     await third.closed;
     expect(third.lines).toEqual(['! the room is full (2 users): try again later']);
+    await server.waitForLines(/refused: the room is full/, 1); // its log line may trail the socket event above
     expect(server.matching(/refused: the room is full/)).toHaveLength(1);
     alice.write('quit\n');
     await alice.closed;
@@ -401,6 +408,7 @@ describe('lab 09: chat room v2', () => {
     const numbers = alice.matching(/^bob: (\d+) /).map((m) => Number(m[1]));
     expect(numbers).toEqual(Array.from({ length: sent }, (_, i) => i + 1));
     expect(alice.matching(/left/)).toHaveLength(1);
+    await server.waitForLines(/left: too slow/, 1); // its log line may trail the socket event above
     expect(server.matching(/left: too slow/)).toHaveLength(1);
   });
 
@@ -446,6 +454,7 @@ describe('lab 09: chat room v2', () => {
     await bob.waitForLine(/^alice: still here$/);
     expect(bob.matching(/left/)).toHaveLength(1);
     expect(bob.matching(/half a li/)).toHaveLength(0);
+    await server.waitForLines(/left: /, 1); // its log line may trail the socket event above
     expect(server.matching(/left: /)).toHaveLength(1);
     expect(server.stderr).toEqual([]);
   });

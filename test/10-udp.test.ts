@@ -77,6 +77,7 @@ describe('lab 10: UDP with dgram', () => {
       hello: { address: '127.0.0.1', family: 'IPv4', port, size: 5 },
       π: { address: '127.0.0.1', family: 'IPv4', port, size: 2 },
     });
+    await server.waitForLines(serverLine, 2); // the log line travels by pipe, the echo by UDP: either may win
     const seen = server.matching(serverLine);
     expect(seen).toHaveLength(2);
     for (const m of seen) {
