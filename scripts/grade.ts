@@ -106,6 +106,20 @@ async function gradeOnce(): Promise<LabGrade[]> {
   console.log(`\n${scoreTable(grades, locale)}`);
   const details = failureDetails(grades);
   if (details) console.log(`\nwhat is still missing:\n${details}`);
+  // A test waiting for something the exercise does not do yet fails only at the time limit: say so, and how to
+  // get faster (less patient) feedback.
+  const timedOut = grades
+    .flatMap((g) => g.tests)
+    .filter((t) => /Test timed out in \d+ms/.test(t.error ?? '')).length;
+  if (timedOut) {
+    const ids = grades
+      .filter((g) => g.status === 'failing')
+      .map((g) => g.lab.id)
+      .join(' ');
+    console.log(
+      `\n${timedOut} test(s) waited until the time limit for something the code does not do yet; for quicker feedback: npm run grade ${ids} -- --timeout 3000`,
+    );
+  }
   const notStarted = grades.filter((g) => g.status === 'not started');
   if (notStarted.length)
     console.log(`\nnot started: ${notStarted.map((g) => `npm run exercise ${g.lab.id}`).join(', ')}`);

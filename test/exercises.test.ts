@@ -127,6 +127,9 @@ describe('npm run grade', () => {
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toMatch(/^91 +Greeter +0\/2 +✗ failing +0\/10$/m);
     expect(r.stdout).toContain('Test timed out in 1000ms');
+    expect(r.stdout).toContain(
+      '2 test(s) waited until the time limit for something the code does not do yet; for quicker feedback: npm run grade 91 -- --timeout 3000',
+    );
     const ps = await execa('ps', ['-eo', 'args']);
     expect(ps.stdout).not.toContain(exercise());
   });
