@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { runForwarding } from './lib/child.ts';
-import { resolveLab, UsageError } from './lib/registry.ts';
+import { fail, labOrFail } from './lib/cli.ts';
 import { labs, root } from './lib/workbook.ts';
 
 const benchFile = (slug: string) => path.join(root, 'scripts/bench', `${slug}.ts`);
@@ -15,16 +15,8 @@ if (wanted === undefined) {
   );
   process.exit(0);
 }
-let slug: string;
-try {
-  slug = resolveLab(wanted).slug;
-} catch (err) {
-  if (!(err instanceof UsageError)) throw err;
-  console.error(`error: ${err.message}`);
-  process.exit(2);
-}
+const slug = labOrFail(wanted).slug;
 if (!fs.existsSync(benchFile(slug))) {
-  console.error(`error: lab ${slug} has no benchmark; these do: ${available.join(', ') || 'none yet'}`);
-  process.exit(2);
+  fail(`lab ${slug} has no benchmark; these do: ${available.join(', ') || 'none yet'}`);
 }
 runForwarding(benchFile(slug), rest);

@@ -8,30 +8,23 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Lab } from '../labs/index.ts';
+import { labOrFail, parseCli } from './lib/cli.ts';
 import { labsPathFrom, makeStarter, rewriteImports } from './lib/exercises.ts';
-import { resolveLab, UsageError } from './lib/registry.ts';
 import { runLabTests } from './lib/run-tests.ts';
 import { labs, root } from './lib/workbook.ts';
+
+const { values, positionals } = parseCli('check:exercises', {
+  timeout: { type: 'string' },
+  jobs: { type: 'string' },
+});
 
 // A fresh folder per run (two runs at once must not wipe each other's files), two levels below the root, so
 // every variant folder in it reaches labs/ by the same relative path.
 fs.mkdirSync(path.join(root, '.grade'), { recursive: true });
 const work = fs.mkdtempSync(path.join(root, '.grade', 'proof-'));
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { timeout: { type: 'string' }, jobs: { type: 'string' } },
-});
-let chosen: Lab[];
-try {
-  chosen = positionals.length ? positionals.map((p) => resolveLab(p)) : [...labs];
-} catch (err) {
-  if (!(err instanceof UsageError)) throw err;
-  console.error(`error: ${err.message}`);
-  process.exit(2);
-}
+const chosen: Lab[] = positionals.length ? positionals.map((p) => labOrFail(p)) : [...labs];
 // A test that waits for a line an emptied region never prints fails at this limit: keep it short.
 const timeoutMs = Number(values.timeout ?? 5000);
 const jobs = Math.max(1, Number(values.jobs ?? Math.min(2, os.availableParallelism())));

@@ -2,27 +2,11 @@
 // It never overwrites your work: --reset first moves the old file to a timestamped backup beside it.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import type { Lab } from '../labs/index.ts';
+import { fail, labOrFail, parseCli } from './lib/cli.ts';
 import { backupName, exerciseFile, exercisesDirName, labsPathFrom, makeStarter } from './lib/exercises.ts';
-import { requireExercises, resolveLab, UsageError } from './lib/registry.ts';
 import { root } from './lib/workbook.ts';
 
-function fail(message: string, code = 2): never {
-  console.error(`error: ${message}`);
-  process.exit(code);
-}
-
-let parsed: ReturnType<typeof parseArgs>;
-try {
-  parsed = parseArgs({
-    allowPositionals: true,
-    options: { reset: { type: 'boolean' }, dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-  });
-} catch (err) {
-  fail(`${(err as Error).message.split('\n')[0]} (try npm run exercise -- --help)`);
-}
-const { values, positionals } = parsed;
+const { values, positionals } = parseCli('exercise', { reset: { type: 'boolean' }, dir: { type: 'string' } });
 if (values.help || positionals.length === 0) {
   console.log(`usage: npm run exercise NN [-- --reset]
   writes ${exercisesDirName}/NN-slug.ts: the lab with each exercise part replaced by a TODO
@@ -31,13 +15,7 @@ if (values.help || positionals.length === 0) {
 }
 if (positionals.length > 1) fail(`one lab at a time, got: ${positionals.join(' ')}`);
 
-let lab: Lab;
-try {
-  lab = requireExercises(resolveLab(positionals[0] as string));
-} catch (err) {
-  if (err instanceof UsageError) fail(err.message);
-  throw err;
-}
+const lab = labOrFail(positionals[0] as string, { withExercises: true });
 
 const dir = typeof values.dir === 'string' ? values.dir : exercisesDirName;
 const target = exerciseFile(root, lab, dir);

@@ -2,36 +2,20 @@
 // Runs each lab's own tests against your file in exercises/ (LAB_DIR=exercises) and prints a score table.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Lab } from '../labs/index.ts';
+import { fail, labOrFail, parseCli } from './lib/cli.ts';
 import { exerciseFile, exercisesDirName } from './lib/exercises.ts';
-import { requireExercises, resolveLab, UsageError } from './lib/registry.ts';
 import { failureDetails, gradeLab, jsonSummary, junitXml, type LabGrade, scoreTable } from './lib/report.ts';
 import { runLabTests } from './lib/run-tests.ts';
 import { labs, root } from './lib/workbook.ts';
 
-function fail(message: string): never {
-  console.error(`error: ${message}`);
-  process.exit(2);
-}
-
-let parsed: ReturnType<typeof parseArgs>;
-try {
-  parsed = parseArgs({
-    allowPositionals: true,
-    options: {
-      watch: { type: 'boolean' },
-      report: { type: 'string' },
-      dir: { type: 'string' },
-      timeout: { type: 'string' },
-      lang: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-} catch (err) {
-  fail(`${(err as Error).message.split('\n')[0]} (try npm run grade -- --help)`);
-}
-const { values, positionals } = parsed;
+const { values, positionals } = parseCli('grade', {
+  watch: { type: 'boolean' },
+  report: { type: 'string' },
+  dir: { type: 'string' },
+  timeout: { type: 'string' },
+  lang: { type: 'string' },
+});
 if (values.help) {
   console.log(`usage: npm run grade [NN ...] [-- --watch] [--report DIR] [--dir DIR] [--timeout MS] [--lang zh|en]
   no NN: every exercise started so far
@@ -54,13 +38,7 @@ if (typeof values.timeout === 'string') {
     fail(`--timeout must be a whole number of ms, at least 100`);
 }
 
-let chosen: Lab[];
-try {
-  chosen = positionals.map((p) => requireExercises(resolveLab(p)));
-} catch (err) {
-  if (err instanceof UsageError) fail(err.message);
-  throw err;
-}
+let chosen: Lab[] = positionals.map((p) => labOrFail(p, { withExercises: true }));
 const started = (lab: Lab) => fs.existsSync(exerciseFile(root, lab, dir));
 const rel = (lab: Lab) =>
   path.relative(process.cwd(), exerciseFile(root, lab, dir)) || exerciseFile(root, lab, dir);

@@ -2,40 +2,18 @@
 // How many you have seen is kept in exercises/.hints.json, beside your exercise files.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import type { Lab } from '../labs/index.ts';
+import { fail, labOrFail, parseCli } from './lib/cli.ts';
 import { exercisesDirName } from './lib/exercises.ts';
-import { requireExercises, resolveLab, UsageError } from './lib/registry.ts';
 import { root } from './lib/workbook.ts';
 
-function fail(message: string): never {
-  console.error(`error: ${message}`);
-  process.exit(2);
-}
-
-let parsed: ReturnType<typeof parseArgs>;
-try {
-  parsed = parseArgs({
-    allowPositionals: true,
-    options: { all: { type: 'boolean' }, dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-  });
-} catch (err) {
-  fail(`${(err as Error).message.split('\n')[0]} (try npm run hint -- --help)`);
-}
-const { values, positionals } = parsed;
+const { values, positionals } = parseCli('hint', { all: { type: 'boolean' }, dir: { type: 'string' } });
 if (values.help || positionals.length === 0) {
   console.log(`usage: npm run hint NN [region] [-- --all]
   each call shows one more hint for every exercise of lab NN (or only for the region named)
   --all   every hint at once`);
   process.exit(values.help ? 0 : 2);
 }
-let lab: Lab;
-try {
-  lab = requireExercises(resolveLab(positionals[0] as string));
-} catch (err) {
-  if (err instanceof UsageError) fail(err.message);
-  throw err;
-}
+const lab = labOrFail(positionals[0] as string, { withExercises: true });
 const region = positionals[1];
 const exercises = region === undefined ? lab.exercises : lab.exercises.filter((e) => e.region === region);
 if (exercises.length === 0) {

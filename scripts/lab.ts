@@ -2,7 +2,7 @@
 // npm run lab 07 [role] [-- --flags]   runs one with this Node (tsx), passing the rest of the arguments through.
 import path from 'node:path';
 import { runForwarding } from './lib/child.ts';
-import { resolveLab, UsageError } from './lib/registry.ts';
+import { labOrFail } from './lib/cli.ts';
 import { table } from './lib/table.ts';
 import { labs, root } from './lib/workbook.ts';
 
@@ -23,13 +23,6 @@ if (wanted === undefined || wanted === '--help' || wanted === '-h') {
   process.exit(0);
 }
 
-let slug: string;
-try {
-  slug = resolveLab(wanted).slug;
-} catch (err) {
-  if (!(err instanceof UsageError)) throw err;
-  console.error(`error: ${err.message}`);
-  process.exit(2);
-}
+const slug = labOrFail(wanted).slug;
 
 runForwarding(path.join(root, 'labs', `${slug}.ts`), rest);

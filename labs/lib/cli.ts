@@ -88,7 +88,7 @@ export function parseLabArgs<const Role extends string>(spec: LabSpec<Role>): La
     });
   } catch (err) {
     // parseArgs explains itself well ("Unknown option '--prot'"); keep its words, drop the stack.
-    fail(`${(err as Error).message.split('\n')[0]} (try --help)`);
+    fail(`${firstSentence((err as Error).message)} (try --help)`);
   }
   const { values, positionals } = parsed;
   if (values.help) {
@@ -142,4 +142,9 @@ export function onShutdown(stop: (signal: NodeJS.Signals) => void | Promise<void
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+}
+
+/** parseArgs's first sentence ("Unknown option '--prot'"), without its advice about positionals. */
+export function firstSentence(message: string): string {
+  return (message.split('\n')[0] as string).replace(/\. To specify a positional argument.*$/, '');
 }
