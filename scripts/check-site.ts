@@ -84,6 +84,27 @@ page.on('console', (msg) => {
     problems.push(`${current}: console error: ${msg.text()}`);
 });
 
+/** What is wrong with the page's mermaid diagrams right now. */
+async function diagramProblems(url: string): Promise<{ diagrams: number; broken: string[] }> {
+  const broken: string[] = [];
+  const diagrams = await page.locator('.mermaid').count();
+  for (let i = 0; i < diagrams; i++) {
+    const block = page.locator('.mermaid').nth(i);
+    const svg = block.locator('svg').first();
+    await svg.waitFor({ timeout: 15_000 }).catch(() => {});
+    if ((await block.locator('svg').count()) === 0) {
+      broken.push(`${url}: mermaid diagram ${i + 1} did not render`);
+    } else if ((await svg.getAttribute('aria-roledescription')) === 'error') {
+      // Mermaid draws a bomb with "Syntax error in text" instead of the diagram.
+      const words = await svg.evaluate((el) =>
+        [...el.querySelectorAll('text')].map((t) => t.textContent).join(' '),
+      );
+      broken.push(`${url}: mermaid diagram ${i + 1} has a syntax error: ${words.slice(0, 120)}`);
+    }
+  }
+  return { diagrams, broken };
+}
+
 for (const url of pages) {
   current = url;
   const response = await page.goto(base + url, { waitUntil: 'networkidle' });
@@ -91,22 +112,17 @@ for (const url of pages) {
     problems.push(`${url}: HTTP ${response?.status()}`);
     continue;
   }
-  // Each mermaid block must end up as a drawing, not as an error.
-  const diagrams = await page.locator('.mermaid').count();
-  for (let i = 0; i < diagrams; i++) {
-    const block = page.locator('.mermaid').nth(i);
-    const svg = block.locator('svg').first();
-    await svg.waitFor({ timeout: 15_000 }).catch(() => {});
-    if ((await block.locator('svg').count()) === 0) {
-      problems.push(`${url}: mermaid diagram ${i + 1} did not render`);
-    } else if ((await svg.getAttribute('aria-roledescription')) === 'error') {
-      // Mermaid draws a bomb with "Syntax error in text" instead of the diagram.
-      const words = await svg.evaluate((el) =>
-        [...el.querySelectorAll('text')].map((t) => t.textContent).join(' '),
-      );
-      problems.push(`${url}: mermaid diagram ${i + 1} has a syntax error: ${words.slice(0, 120)}`);
-    }
+  // Each mermaid block must end up as a drawing, not as an error. Mermaid now and then draws its error bomb
+  // for a diagram that renders fine on the next load (seen once in 30 pages × 3 runs); a real syntax error is
+  // there every time, so a page counts as broken only if it stays broken over three loads.
+  let diagrams = 0;
+  let broken: string[] = [];
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    if (attempt > 1) await page.reload({ waitUntil: 'networkidle' });
+    ({ diagrams, broken } = await diagramProblems(url));
+    if (broken.length === 0) break;
   }
+  problems.push(...broken);
   const body = (await page.locator('#VPContent').textContent()) ?? '';
   if (/Code snippet path not found|Invalid code snippet option/.test(body))
     problems.push(`${url}: a code snippet was not found`);
