@@ -9,6 +9,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fail, fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
 import { describeError, hostPort, type Log, logger, printListening } from './lib/log.ts';
+import { seededRandom } from './lib/random.ts';
 
 const args = parseLabArgs({
   roles: ['server', 'client'],
@@ -32,17 +33,6 @@ function preview(msg: Buffer): string {
 /** All four fields of rinfo: who sent the datagram, and how big it was. */
 function describeRinfo(rinfo: dgram.RemoteInfo): string {
   return `from ${hostPort(rinfo.address, rinfo.port)} (family ${rinfo.family}, size ${rinfo.size})`;
-}
-
-/** A small seeded random generator (mulberry32): the same seed gives the same "random" losses every run. */
-function seededRandom(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 async function bind(socket: dgram.Socket, port: number, host: string): Promise<number> {

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import vm from 'node:vm';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { seededRandom } from '../labs/lib/random.ts';
 import { type LabProcess, spawnLab } from './helpers/lab.ts';
 import { connectClient, type TestClient } from './helpers/net.ts';
 
@@ -33,17 +34,6 @@ const linesBefore = (client: TestClient, marker: RegExp) =>
     0,
     client.lines.findIndex((l) => marker.test(l)),
   );
-
-/** A small seeded PRNG (mulberry32): the same seed gives the same "random" bytes on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('lab 09: chat room v2', () => {
   it('plays the demo: join, rename, broadcast, private message, framing, every limit and a graceful shutdown, then exits 0', async () => {
@@ -512,7 +502,7 @@ describe('lab 09: chat room v2', () => {
   );
 
   it('fuzz (seed 0x0909): random bytes and commands from 3 clients never stop 3 others getting each message exactly once, in order', async () => {
-    const random = mulberry32(0x0909);
+    const random = seededRandom(0x0909);
     const int = (n: number) => Math.floor(random() * n);
     const pick = <T>(items: readonly T[]) => items[int(items.length)] as T;
     const { server, port } = await startServer();
