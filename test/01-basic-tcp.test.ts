@@ -1,9 +1,11 @@
 // Lab 01: the greeting echo server, its client, five-tuples and HTTP as text (docs/01-basic-tcp.md).
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import net from 'node:net';
+import path from 'node:path';
 import { execa } from 'execa';
-import { describe, expect, it } from 'vitest';
-import { spawnLab } from './helpers/lab.ts';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { root, spawnFile, spawnLab } from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
 
 describe('lab 01: a first TCP server and client', () => {
@@ -158,5 +160,51 @@ describe('lab 01: a first TCP server and client', () => {
     expect(count).toBe(1);
     client.socket.destroy();
     server.close();
+  });
+});
+
+describe('lab 01: what the notes got wrong, shown with their own code', () => {
+  /**
+   * A server that greets at once and sends its echo only after the client's FIN, so that the greeting is
+   * always a 'data' of its own. (With note 000's `c.pipe(c)` the echo comes a moment later; whether the two
+   * arrive in one chunk or two is up to timing, which is exactly why a client must not count on either.)
+   */
+  async function greetThenEchoAtFin(): Promise<number> {
+    const server = net.createServer({ allowHalfOpen: true }, (c) => {
+      c.on('error', () => {}); // the destroy() client's kernel answers the late echo with a reset
+      let received = '';
+      c.setEncoding('utf8');
+      c.on('data', (chunk: string) => {
+        received += chunk;
+      });
+      c.on('end', () => c.end(received));
+      c.write('hello\r\n');
+    });
+    onTestFinished(() => {
+      server.close();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return (server.address() as net.AddressInfo).port;
+  }
+
+  const noteClient = path.join(root, 'test/fixtures/notes/000-client.ts');
+
+  it("erratum (note 000): the client's first 'data' can be the greeting alone; after end() the echo still arrives, after destroy() (note 002) it is lost", async () => {
+    const port = await greetThenEchoAtFin();
+    // Note 000's client: end() on the first 'data' is only a half-close, so the client reads on.
+    const ending = spawnFile(noteClient, [String(port)]);
+    expect(await ending.exited, ending.output()).toEqual({ exitCode: 0, signal: undefined });
+    expect(ending.stdout).toEqual([
+      'connected to server!',
+      'data "hello\\r\\n"',
+      'data "world!\\r\\n"',
+      'disconnected from server',
+      'closed',
+    ]);
+    // Note 002's client does the same with destroy(): whatever comes after the first chunk never arrives.
+    const destroying = spawnFile(noteClient, [String(port), 'destroy']);
+    expect(await destroying.exited, destroying.output()).toEqual({ exitCode: 0, signal: undefined });
+    expect(destroying.stdout).toEqual(['connected to server!', 'data "hello\\r\\n"', 'closed']);
   });
 });

@@ -6,8 +6,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { inspect } from 'node:util';
+import { execa } from 'execa';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { type LabProcess, spawnLab } from './helpers/lab.ts';
+import { type LabProcess, labFile, root, spawnLab } from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
 
 /** Where each listed pattern first matches in the output; -1 when it never does. */
@@ -337,5 +339,91 @@ describe.skipIf(process.platform === 'win32')('lab 03: a Unix domain socket', ()
     expect(await server.exited).toEqual({ exitCode: 1, signal: undefined });
     expect(server.stderr).toEqual([`[server] error: ${file} exists and is not a socket; not touching it`]);
     expect(fs.readFileSync(file, 'utf8')).toBe('precious');
+  });
+});
+
+describe('lab 03: what the notes got wrong, shown with their own code', () => {
+  it("erratum (note 002): unref() closes nothing: after every client has left, the unref()ed server still accepts, and 'close' never fires", async () => {
+    const server = net.createServer((socket) => socket.end('hi\n'));
+    let closed = false;
+    server.on('close', () => {
+      closed = true;
+    });
+    onTestFinished(() => {
+      server.close();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    server.unref(); // note 002: "after all clients close their connections, this will close the server"
+    const { port } = server.address() as net.AddressInfo;
+    const firstLeft = once(server, 'connection').then(([socket]) => once(socket as net.Socket, 'close'));
+    await connectClient(port);
+    await firstLeft; // the only client has left, on the server's side too
+    expect(await new Promise<number>((resolve) => server.getConnections((_e, n) => resolve(n)))).toBe(0);
+    // The server is not closed: it is still listening, and it serves the next client.
+    expect(server.listening).toBe(true);
+    const second = await connectClient(port);
+    await second.waitForLine(/^hi$/);
+    expect(closed).toBe(false);
+  });
+
+  it("erratum (note 002): '…' + server.address() prints [object Object]; read its fields, or util.inspect() it as the lab does", async () => {
+    const server = net.createServer();
+    onTestFinished(() => {
+      server.close();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as net.AddressInfo;
+    expect(`服务端的地址是：${server.address()}`).toBe('服务端的地址是：[object Object]');
+    expect(`服务端的地址是：${inspect(server.address())}`).toBe(
+      `服务端的地址是：{ address: '127.0.0.1', family: 'IPv4', port: ${port} }`,
+    );
+    // The lab prints the same fields (and its test 'binds port 0 on 127.0.0.1 …' checks them).
+    const lab = spawnLab('03', ['server', '--port', '0']);
+    const listening = await lab.listening();
+    const [line] = await lab.waitForLines(/^\[server\] address\(\): /, 1);
+    expect(line?.input).toBe(
+      `[server] address(): { address: '127.0.0.1', family: 'IPv4', port: ${listening.port} }, backlog 511`,
+    );
+  });
+
+  /** Why this machine cannot show that port 808 is privileged, or undefined when it can. */
+  function why808CannotBeShown(): string | undefined {
+    if (process.platform !== 'linux')
+      return `privileged ports are checked here on Linux only (this is ${process.platform}; macOS 10.14 and later and Windows have none)`;
+    let start = 1024; // Linux before 4.11 has no sysctl for it: 1024, fixed
+    try {
+      start = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
+    } catch {}
+    if (start <= 808)
+      return `this kernel lets every user bind ports from ${start} up (net.ipv4.ip_unprivileged_port_start)`;
+    return undefined;
+  }
+
+  it('erratum (note 001): listen(808) needs privileges: as an ordinary user the server role gets EACCES, one line and exit 1', async (ctx) => {
+    const why = why808CannotBeShown();
+    if (why) ctx.skip(why);
+    // Run as root, the test drops to nobody (65534) for the child; run as anyone else, it is that user.
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const child = execa(
+      process.execPath,
+      ['--import', 'tsx', '--throw-deprecation', labFile('03'), 'server', '--port', '808'],
+      {
+        ...asNobody,
+        cwd: root,
+        reject: false,
+        all: true,
+        stdin: 'ignore',
+        env: { FORCE_COLOR: '0', NO_COLOR: '1' },
+      },
+    );
+    onTestFinished(() => {
+      child.kill('SIGKILL');
+    });
+    const result = await child;
+    expect(result.exitCode, result.all).toBe(1);
+    expect(result.stdout).not.toMatch(/listening on/);
+    expect(result.stderr).toBe('[server] error: EACCES 127.0.0.1:808: permission denied');
   });
 });

@@ -1,8 +1,9 @@
 // Lab 04: net.Socket: both ends, bytes vs characters, bytesRead/bytesWritten, write callbacks, 'drain',
 // end() vs destroy() vs resetAndDestroy() (docs/04-net-socket.md).
+import dns from 'node:dns';
 import { once } from 'node:events';
 import net from 'node:net';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type LabProcess, spawnLab } from './helpers/lab.ts';
 
 function expectInOrder(lab: LabProcess, patterns: RegExp[]) {
@@ -288,4 +289,102 @@ describe('lab 04: the server and client roles', () => {
     expect(await server.stop()).toEqual({ exitCode: 0, signal: undefined });
     expect(server.matching(/^\[server\] shutting down, closing 0 connection\(s\)$/)).toHaveLength(1);
   });
+});
+
+describe("lab 04: 'localhost' is not 127.0.0.1 (notes 001, 002)", () => {
+  /** A server on 127.0.0.1 only, as every lab's server is. */
+  async function ipv4OnlyServer(): Promise<{ server: net.Server; port: number }> {
+    const server = net.createServer((socket) => {
+      socket.on('error', () => {}); // the test's client may go away with a reset
+      socket.end('hi\n');
+    });
+    onTestFinished(() => {
+      server.close();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return { server, port: (server.address() as net.AddressInfo).port };
+  }
+
+  /**
+   * What dns.lookup('localhost') answers on a machine whose /etc/hosts has `::1 localhost` as well as
+   * `127.0.0.1 localhost` (Debian, Ubuntu, macOS), in the order Node 17 and later keep (verbatim): IPv6 first.
+   */
+  const lookupLikeADesktop = ((
+    _host: string,
+    options: dns.LookupOptions,
+    callback: (err: null, address: unknown, family?: number) => void,
+  ) => {
+    const all = [
+      { address: '::1', family: 6 },
+      { address: '127.0.0.1', family: 4 },
+    ];
+    if (options.all) callback(null, all);
+    else callback(null, all[0]?.address, all[0]?.family);
+  }) as unknown as net.LookupFunction;
+
+  function connectOutcome(options: net.NetConnectOpts): Promise<string> {
+    return new Promise((resolve) => {
+      const socket = net.connect(options);
+      onTestFinished(() => {
+        socket.destroy();
+      });
+      socket.once('connect', () => resolve(`connected to ${socket.remoteAddress}`));
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        const tried = err instanceof AggregateError ? 'every address' : (err as { address?: string }).address;
+        resolve(`${err.code} ${tried}`);
+      });
+    });
+  }
+
+  it.skipIf(!hasIpv6Loopback)(
+    "erratum (notes 001, 002): when 'localhost' resolves to ::1 first, a client that tries one address (autoSelectFamily: false) is refused by a 127.0.0.1 listener",
+    async () => {
+      const { port } = await ipv4OnlyServer();
+      expect(
+        await connectOutcome({
+          port,
+          host: 'localhost',
+          lookup: lookupLikeADesktop,
+          autoSelectFamily: false,
+        }),
+      ).toBe('ECONNREFUSED ::1');
+    },
+  );
+
+  it.skipIf(!hasIpv6Loopback)(
+    "from Node 20, net.connect() tries every address by default (autoSelectFamily): the same 'localhost' falls back from ::1 to 127.0.0.1",
+    async () => {
+      const { port } = await ipv4OnlyServer();
+      // Node 18.13 brought autoSelectFamily (off by default); Node 20.0 turned it on.
+      expect(net.getDefaultAutoSelectFamily()).toBe(true);
+      expect(await connectOutcome({ port, host: 'localhost', lookup: lookupLikeADesktop })).toBe(
+        'connected to 127.0.0.1',
+      );
+      // The order is the resolver's: Node 17 and later no longer put IPv4 first.
+      expect(dns.getDefaultResultOrder()).toBe('verbatim');
+    },
+  );
+
+  it.skipIf(!hasIpv6Loopback)(
+    "listen(port, 'localhost') listens on the first address this machine's resolver gives, only there: a client of the other loopback is refused",
+    async () => {
+      const server = net.createServer((socket) => {
+        socket.on('error', () => {}); // the test's client may go away with a reset
+        socket.end('hi\n');
+      });
+      onTestFinished(() => {
+        server.close();
+      });
+      server.listen(0, 'localhost');
+      await once(server, 'listening');
+      const { address, port } = server.address() as net.AddressInfo;
+      const [first] = await dns.promises.lookup('localhost', { all: true });
+      expect(address).toBe(first?.address);
+      const other = address === '::1' ? '127.0.0.1' : '::1';
+      expect(await connectOutcome({ port, host: other })).toBe(`ECONNREFUSED ${other}`);
+      // A client that says 'localhost' too reaches it, whichever address that is.
+      expect(await connectOutcome({ port, host: 'localhost' })).toBe(`connected to ${address}`);
+    },
+  );
 });

@@ -3,8 +3,9 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
-import { type LabProcess, spawnLab } from './helpers/lab.ts';
+import { type LabProcess, root, spawnFile, spawnLab } from './helpers/lab.ts';
 import { connectClient, type TestClient } from './helpers/net.ts';
 import { feedLines, LineWatcher } from './helpers/watch.ts';
 
@@ -393,5 +394,33 @@ describe('lab 08: chat room v1', () => {
     expect(client.stderr).toEqual([
       expect.stringMatching(new RegExp(`^\\[client\\] error: ECONNREFUSED 127\\.0\\.0\\.1:${port}: `)),
     ]);
+  });
+});
+
+describe("lab 08: one peer's reset and a server without 'error' listeners (notes 001, 002)", () => {
+  it("erratum (notes 001, 002): the notes' chat server has no 'error' listener: one client's reset (ECONNRESET) kills the whole server; the lab's survives it", async () => {
+    // The note's pattern, copied as written (test/fixtures/notes/002-chat-server.ts).
+    const notes = spawnFile(path.join(root, 'test/fixtures/notes/002-chat-server.ts'));
+    const { port: notesPort } = await notes.listening();
+    const bystander = await connectClient(notesPort, '127.0.0.1', 'bystander');
+    await bystander.waitForText(/请输入昵称: $/);
+    const resetter = await connectClient(notesPort, '127.0.0.1', 'resetter');
+    await resetter.waitForText(/请输入昵称: $/);
+    resetter.socket.resetAndDestroy(); // a crashed program, a pulled cable: RST, not FIN
+    const exit = await notes.exited;
+    expect(exit.exitCode, notes.output()).toBe(1);
+    expect(notes.stderr.join('\n')).toMatch(/Error: read ECONNRESET/);
+    expect(notes.stderr.join('\n')).toMatch(/Unhandled 'error' event/);
+    await bystander.closed; // and everyone else is thrown out with it
+    // The lab's server: the same reset is one line in its log, and the room goes on.
+    const { server, port } = await startServer();
+    const bob = await join(port, 'bob');
+    const carol = await join(port, 'carol');
+    carol.socket.resetAndDestroy();
+    await server.waitForLine(/error: ECONNRESET/);
+    await bob.waitForLine(/^\* carol left$/);
+    const dave = await join(port, 'dave');
+    dave.write('still here?\r\n');
+    await bob.waitForLine(/^dave: still here\?$/);
   });
 });
