@@ -290,3 +290,34 @@ describe('lab 10: UDP with dgram', () => {
     });
   });
 });
+
+describe('lab 10: who binds an unbound socket (note 001)', () => {
+  it("erratum (note 001): dgram, not the OS, binds an unbound socket on its first send(): bind(0) on 0.0.0.0, and 'listening' fires before the datagram goes", async () => {
+    const receiver = await openUdp();
+    const socket = dgram.createSocket('udp4');
+    try {
+      // Not bound yet: there is no address to ask for.
+      expect(() => socket.address()).toThrow(); // no socket is bound yet, so there is no address
+      const events: string[] = [];
+      socket.on('listening', () => {
+        const { address, port } = socket.address();
+        events.push(`listening on ${address}:${port > 0 ? 'a port of its own' : port}`);
+      });
+      const sent = new Promise<void>((resolve, reject) =>
+        socket.send('hello', receiver.port, '127.0.0.1', (err) => {
+          if (err) reject(err);
+          events.push('sent');
+          resolve();
+        }),
+      );
+      // A bind the kernel did on its own (as sendto() on a raw fd does) would emit no 'listening':
+      // this event is Node's own socket.bind({ port: 0 }), queued before the datagram.
+      await sent;
+      expect(events).toEqual(['listening on 0.0.0.0:a port of its own', 'sent']);
+      const [message] = await receiver.waitForMessages(/^hello$/);
+      expect(message?.rinfo.port).toBe(socket.address().port);
+    } finally {
+      socket.close();
+    }
+  });
+});
