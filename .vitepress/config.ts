@@ -39,7 +39,7 @@ export default withMermaid(
     lastUpdated: false,
     // A link to a page that does not exist fails the build (the default; said here so nobody turns it off).
     ignoreDeadLinks: false,
-    title: 'Node 网络编程工作簿',
+    title: 'Node 网络编程实验手册',
     description: '用 node:net 与 node:dgram 学 TCP 和 UDP：每章一个可运行的实验和一套测试',
     locales: {
       root: {

@@ -40,7 +40,7 @@ export interface Guide {
 }
 
 export const guides: readonly Guide[] = [
-  { slug: '00-how-to-use', title: { zh: '如何使用本工作簿', en: 'How to use this workbook' } },
+  { slug: '00-how-to-use', title: { zh: '如何使用本手册', en: 'How to use this workbook' } },
   { slug: 'teachers', title: { zh: '教师指南', en: 'For teachers' } },
 ];
 
