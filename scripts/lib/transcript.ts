@@ -349,8 +349,7 @@ export function compare(
   fresh: readonly string[],
 ): string | undefined {
   const masks = [...commonMasks, ...(t.masks ?? [])];
-  const prep = (lines: readonly string[]) =>
-    lines.map((l) => mask(l, masks)).filter((l) => !t.drop?.test(l));
+  const prep = (lines: readonly string[]) => lines.map((l) => mask(l, masks)).filter((l) => !t.drop?.test(l));
   const collapse = (lines: string[]) =>
     t.collapse ? lines.filter((l, i) => i === 0 || lines[i - 1] !== l) : lines;
   const want = prep(recorded);
