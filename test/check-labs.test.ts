@@ -131,12 +131,14 @@ describe('check:labs', () => {
     );
   });
 
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the test's name mentions the placeholder
   it('reads test names from it(), it.skipIf()(), it.each()() and matches %s and ${} placeholders', () => {
     const names = testNames(
       [
         "it('plain name', () => {});",
         'it.skipIf(!linux)(\n  "a name with \'quotes\'",\n  async () => {},\n);',
         "it.each(['a', 'b'])('resolves %s to one lab', () => {});",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the source of a test whose name has a placeholder
         'test(`lab ${id} works on every Node`, () => {});',
         "it.each([1])('%s %j', () => {});",
       ].join('\n'),
@@ -145,6 +147,7 @@ describe('check:labs', () => {
       'plain name',
       "a name with 'quotes'",
       'resolves %s to one lab',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the name as written in that source
       'lab ${id} works on every Node',
       '%s %j',
     ]);

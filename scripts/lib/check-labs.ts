@@ -297,7 +297,10 @@ export function checkPages(
       for (const block of fences(text)) {
         // In a chapter every text block so far was program output; elsewhere only what looks like it counts.
         const plain = block.info === 'text' || block.info === 'console' || block.info === '';
-        if (plain && (page.lab || looksLikeOutput(block.body)))
+        // A shell block with a `$ command` line and lines that are not commands holds output too.
+        const prompt =
+          block.body.some((l) => l.startsWith('$ ')) && block.body.some((l) => l.trim() && !/^[$#]/.test(l));
+        if ((plain && (page.lab || looksLikeOutput(block.body))) || prompt)
           problems.push(
             `${file}:${block.n}: a fenced block of pasted program output (${block.body.length} lines; a block that is not output gets another info string, such as txt): add the command to scripts/transcripts.ts, run \`npm run record${page.lab ? ` ${page.lab.id}` : ''}\`, and import the file with <<< @/transcripts/…`,
           );

@@ -3,6 +3,8 @@
 // Model: Node core's test/common/assertSnapshot.js (mask in both, then compare exactly).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labs } from '../../labs/index.ts';
@@ -24,7 +26,9 @@ export type Step =
   /** Send it a signal (SIGINT = Ctrl-C). */
   | { kill: string; signal: NodeJS.Signals }
   /** Wait until it exits. */
-  | { exit: string };
+  | { exit: string }
+  /** Run `probe` (not shown) again and again until a line of its output matches: for states only ss can see. */
+  | { probe: string; line: RegExp };
 
 export interface Transcript {
   /** Two digits: the lab (and page) this transcript belongs to. */
@@ -42,8 +46,14 @@ export interface Transcript {
    * `server` process with `--port 0` and puts the real port into the other commands instead.
    */
   port?: number;
-  /** Which process prints `listening on HOST:PORT` (default: `show`). */
+  /** Which process prints `listening on HOST:PORT` (default: `show`); 'none' when nothing listens on purpose. */
   server?: string;
+  /** Check only: rewrite a command that names a fixed path (a Unix socket) to use `tmp`, a fresh directory. */
+  rewrite?: (command: string, tmp: string) => string;
+  /** Transcripts of one group run one after another in the test (one multicast receiver hears another's group). */
+  group?: string;
+  /** It describes this machine, not a lab (e.g. `ip link show lo`): recorded, never compared. */
+  host?: string;
   /** What varies in this transcript besides the common masks (ports, clock times, dates, temp paths). */
   masks?: readonly Mask[];
   /**
@@ -137,6 +147,7 @@ export function hasTool(tool: string): boolean {
 
 /** Why this transcript cannot be compared here, or undefined when it can. */
 export function skipReason(t: Transcript, env = process.env): string | undefined {
+  if (t.host) return `describes the recording machine, not a lab: ${t.host}`;
   if (t.root && process.getuid?.() !== 0) return `needs root: ${t.root}`;
   if (t.slow && env.TRANSCRIPTS_SLOW !== '1') return `slow (${t.slow}): set TRANSCRIPTS_SLOW=1 to compare it`;
   const missing = (t.tools ?? []).filter((tool) => !hasTool(tool));
@@ -183,7 +194,13 @@ function startProc(name: string, command: string, node: string, extra: string[])
     cwd: root,
     stdio: ['pipe', 'pipe', 'pipe'],
     detached: true, // its own process group: killing it takes nc or a lab's children along
-    env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+    // `npm run bench 06` in a shell runs on the reference Node too.
+    env: {
+      ...process.env,
+      PATH: `${path.dirname(node)}:${process.env.PATH}`,
+      FORCE_COLOR: '0',
+      NO_COLOR: '1',
+    },
   });
   const proc: Proc = { name, child, lines: [], exited: Promise.resolve(), done: false, onLine: new Set() };
   // One line buffer for both streams: lines are kept in arrival order, as a terminal shows them.
@@ -245,6 +262,39 @@ function waitFor(proc: Proc, test: () => boolean, what: string, within: number):
   });
 }
 
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** Runs a command until a line of its output matches (ss sees what no process prints). */
+async function probe(
+  command: string,
+  line: RegExp,
+  port: number | undefined,
+  typed: number | undefined,
+  within: number,
+) {
+  const cmd =
+    port !== undefined && typed !== undefined
+      ? command.replace(new RegExp(`\\b${typed}\\b`, 'g'), String(port))
+      : command;
+  const deadline = Date.now() + within;
+  for (;;) {
+    const r = spawnSync('/bin/sh', ['-c', cmd], { encoding: 'utf8', cwd: root });
+    if ((r.stdout ?? '').split('\n').some((l) => line.test(l))) return;
+    if (Date.now() > deadline)
+      throw new Error(`\`${cmd}\` printed no line matching ${line} within ${within} ms:\n${r.stdout}`);
+    // Waiting on the kernel's state, which nothing announces: ask again shortly.
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
 export interface RunOptions {
   node: string;
   /** true: run on the ports the commands type (recording); false: servers on port 0 (checking). */
@@ -260,6 +310,13 @@ export async function runTranscript(t: Transcript, options: RunOptions): Promise
   const procs = new Map<string, Proc>();
   const serverName = t.server ?? 'show';
   let realPort: number | undefined;
+  let tmpDir: string | undefined;
+  const tmp = () => {
+    tmpDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'transcript-'));
+    return tmpDir;
+  };
+  // Nothing listens on purpose (a client meeting ECONNREFUSED): a port that was free a moment ago.
+  if (t.port !== undefined && serverName === 'none' && !options.asTyped) realPort = await freePort();
   const get = (name: string) => {
     const p = procs.get(name);
     if (!p) throw new Error(`transcript ${t.lab}/${t.name}: step uses '${name}' before starting it`);
@@ -269,10 +326,17 @@ export async function runTranscript(t: Transcript, options: RunOptions): Promise
     let command = commands[name];
     if (command === undefined) throw new Error(`transcript ${t.lab}/${t.name}: no command named '${name}'`);
     const extra: string[] = [];
-    if (t.port !== undefined && !options.asTyped) {
-      if (name === serverName) extra.push('--port', '0');
-      else if (realPort !== undefined)
-        command = command.replace(new RegExp(`\\b${t.port}\\b`, 'g'), String(realPort));
+    if (!options.asTyped) {
+      if (t.rewrite) command = t.rewrite(command, tmp());
+      if (t.port !== undefined) {
+        const isLab = command.replace(/^sudo /, '').startsWith('npm run lab ');
+        const typed = new RegExp(`\\b${t.port}\\b`, 'g');
+        if (name === serverName) extra.push('--port', '0');
+        else if (realPort !== undefined) {
+          if (typed.test(command)) command = command.replace(typed, String(realPort));
+          else if (isLab) extra.push('--port', String(realPort));
+        }
+      }
     }
     const proc = startProc(name, command, options.node, extra);
     procs.set(name, proc);
@@ -300,6 +364,7 @@ export async function runTranscript(t: Transcript, options: RunOptions): Promise
       } else if ('type' in step) get(step.type).child.stdin?.write(step.text);
       else if ('eof' in step) get(step.eof).child.stdin?.end();
       else if ('kill' in step) killGroup(get(step.kill), step.signal);
+      else if ('probe' in step) await probe(step.probe, step.line, realPort, t.port, within);
       else if ('exit' in step) {
         const p = get(step.exit);
         await waitFor(p, () => p.done, 'exit', within);
@@ -311,6 +376,7 @@ export async function runTranscript(t: Transcript, options: RunOptions): Promise
   } finally {
     for (const p of procs.values()) killGroup(p, 'SIGKILL');
     await Promise.all([...procs.values()].map((p) => p.exited));
+    if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
   }
 }
 
