@@ -22,7 +22,11 @@ const demos: readonly Transcript[] = [
   demo('05', { masks: [n("'data' #"), n(': ', ' bytes$'), n(' in ', " 'data' event")], collapse: true }),
   demo('06', { masks: [n('returned false ', ' time'), n('fired ', ' time'), n('at that moment ')] }),
   demo('07', {
-    masks: [n('after ', ' ms idle'), [/timer:\([^)]*\)/g, 'timer:(…)'], n('next probe in ', ' m?s')],
+    masks: [
+      n('after ', ' ms idle'),
+      [/timer:\([^)]*\)/g, 'timer:(…)'],
+      [/next probe in [\d.]+ m?s/g, 'next probe in N'],
+    ],
   }),
   demo('08'),
   demo('09', {
@@ -341,7 +345,7 @@ export const sessions: readonly Transcript[] = [
     masks: [
       [/nwb07-?p?\d+/g, 'nwb07-PID'],
       [/timer:\([^)]*\)/g, 'timer:(…)'],
-      n('next probe in ', ' m?s'),
+      [/next probe in [\d.]+ m?s/g, 'next probe in N'],
       n('\\+', ' s'),
       n('gave up ', ' s'),
     ],
