@@ -1,7 +1,8 @@
-// npm run record [NN] [-- --check]
+// npm run record [NN…] [-- --check | --force]
 // Runs every transcript of scripts/transcripts.ts (or lab NN's) on Node 24 and writes
 // docs/transcripts/NN-slug/NAME.txt (a file whose output differs only in masked ports and times is left as it
-// is); with --check it writes nothing and says which ones drifted.
+// is, unless --force: a benchmark re-run on a quiet machine); with --check it writes nothing and says which
+// ones drifted.
 import fs from 'node:fs';
 import path from 'node:path';
 import { labOrFail } from './lib/cli.ts';
@@ -21,9 +22,10 @@ import { transcripts } from './transcripts.ts';
 
 const args = process.argv.slice(2);
 const check = args.includes('--check');
+const force = args.includes('--force');
 const wanted = args.filter((a) => !a.startsWith('--'));
-if (args.some((a) => a.startsWith('--') && a !== '--check')) {
-  console.error('usage: npm run record [NN] [-- --check]');
+if (args.some((a) => a.startsWith('--') && a !== '--check' && a !== '--force')) {
+  console.error('usage: npm run record [NN…] [-- --check | --force]');
   process.exit(2);
 }
 const ids = wanted.map((w) => labOrFail(w).id);
@@ -72,7 +74,7 @@ for (const t of chosen) {
       // A file that differs only in what the masks hide (ports, times) is kept: re-recording everything
       // leaves a diff only where a lab's output really changed.
       const old = fs.existsSync(file) ? parseFile(fs.readFileSync(file, 'utf8')) : undefined;
-      if (old && old.command === t.show && !compare(t, old.lines, lines)) {
+      if (!force && old && old.command === t.show && !compare(t, old.lines, lines)) {
         console.log(`✓ ${rel}: unchanged (${seconds} s)`);
         continue;
       }

@@ -385,8 +385,12 @@ export async function runTranscript(t: Transcript, options: RunOptions): Promise
 
 export function render(t: Transcript, lines: readonly string[], nodeVersion: string): string {
   const header = [`$ ${t.show}`];
-  const why = [t.root ? 'as root' : '', t.slow ? `slow: ${t.slow}` : ''].filter(Boolean).join('; ');
-  if (why) header.push(`# recorded on Node ${nodeVersion} ${why}`);
+  // A slow run measures the machine too: say how busy it was.
+  const load = t.slow ? ` (load ${os.loadavg()[0]?.toFixed(1)} on ${os.cpus().length} cores)` : '';
+  if (t.root || t.slow)
+    header.push(
+      `# recorded on Node ${nodeVersion}${t.root ? ' as root' : ''}${load}${t.slow ? `; slow: ${t.slow}` : ''}`,
+    );
   const body = [...lines];
   while (body.length && body[body.length - 1] === '') body.pop();
   return `${[...header, ...body].join('\n')}\n`;
