@@ -125,6 +125,15 @@ describe('check:labs', () => {
     );
   });
 
+  it("fails when a chapter's header line or Exercise section is not the registry's", () => {
+    const problems = problemsWith(`docs/${lab.slug}.md`, (t) =>
+      t.replace('<LabExercises id="01" />', '<LabExercises id="02" />'),
+    );
+    expect(problems).toContain(
+      `docs/${lab.slug}.md: needs exactly one <LabExercises id="01" /> (found id="02"): the header line and the Exercise section come from labs/index.ts`,
+    );
+  });
+
   it('fails when a page imports a transcript nobody records', () => {
     expect(checkTranscriptImports(root, [lab], [])).toContain(
       `docs/${lab.slug}.md imports @/transcripts/${lab.slug}/demo.txt, which scripts/transcripts.ts does not record: add it there, then npm run record 01`,

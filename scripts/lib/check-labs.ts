@@ -288,6 +288,18 @@ export function checkPages(
         problems.push(
           `${file}: its H1 is '${h1?.line ?? '(none)'}' but labs/index.ts says '${want}': change the page or the registry's title.${locale} so they agree`,
         );
+      if (page.lab) {
+        const lab = page.lab;
+        for (const component of ['LabHeader', 'LabExercises']) {
+          const ids = [...text.matchAll(new RegExp(`^<${component} id="(\\d\\d)" />$`, 'gm'))].map(
+            (m) => m[1],
+          );
+          if (ids.length !== 1 || ids[0] !== lab.id)
+            problems.push(
+              `${file}: needs exactly one <${component} id="${lab.id}" /> (found ${ids.length ? ids.map((i) => `id="${i}"`).join(', ') : 'none'}): the header line and the Exercise section come from labs/index.ts`,
+            );
+        }
+      }
       for (const { name, n } of citedTests(text)) {
         if (!citesTest(name, allNames))
           problems.push(
