@@ -134,6 +134,16 @@ describe('check:labs', () => {
     );
   });
 
+  it('fails when the transcript table names one file twice', () => {
+    const twice = [
+      { lab: '01', name: 'demo' },
+      { lab: '01', name: 'demo' },
+    ];
+    expect(checkTranscriptImports(root, [lab], twice)).toContain(
+      'scripts/transcripts.ts lists 01/demo twice: one file per transcript, give it another name',
+    );
+  });
+
   it('fails when a page imports a transcript nobody records', () => {
     expect(checkTranscriptImports(root, [lab], [])).toContain(
       `docs/${lab.slug}.md imports @/transcripts/${lab.slug}/demo.txt, which scripts/transcripts.ts does not record: add it there, then npm run record 01`,

@@ -342,6 +342,19 @@ export function checkTranscriptImports(
   table: readonly { lab: string; name: string }[] = transcripts,
 ): string[] {
   const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const t of table) {
+    const key = `${t.lab}/${t.name}`;
+    if (seen.has(key))
+      problems.push(
+        `scripts/transcripts.ts lists ${key} twice: one file per transcript, give it another name`,
+      );
+    seen.add(key);
+    if (!allLabs.some((l) => l.id === t.lab))
+      problems.push(
+        `scripts/transcripts.ts: transcript ${key} names lab ${t.lab}, which labs/index.ts does not have`,
+      );
+  }
   for (const lab of labs) {
     const mine = table.filter((t) => t.lab === lab.id).map((t) => `@/transcripts/${lab.slug}/${t.name}.txt`);
     for (const file of [`docs/${lab.slug}.md`, `docs/en/${lab.slug}.md`]) {
