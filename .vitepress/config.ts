@@ -1,15 +1,13 @@
 import { type DefaultTheme, defineConfig } from 'vitepress';
 import { withMermaid } from 'vitepress-plugin-mermaid';
-import { guides, labs } from '../labs/index.ts';
+import { guides, labs, parts } from '../labs/index.ts';
 import { tokenize } from './search.ts';
 
 type Locale = 'zh' | 'en';
 
-// The sidebar comes from labs/index.ts: a lab added there shows up here, in both locales.
+// The sidebar comes from labs/index.ts: a lab added there shows up here, in both locales, under its part.
 function sidebar(locale: Locale): DefaultTheme.SidebarItem[] {
   const prefix = locale === 'zh' ? '/' : '/en/';
-  const tcp = labs.filter((l) => Number(l.id) <= 9);
-  const udp = labs.filter((l) => Number(l.id) >= 10);
   const item = (l: { slug: string; title: Record<Locale, string> }) => ({
     text: `${l.slug.slice(0, 2)} ${l.title[locale]}`,
     link: `${prefix}${l.slug}`,
@@ -19,9 +17,11 @@ function sidebar(locale: Locale): DefaultTheme.SidebarItem[] {
       text: locale === 'zh' ? '开始' : 'Start',
       items: guides.filter((g) => g.slug.startsWith('00')).map(item),
     },
-    { text: 'TCP · node:net', items: tcp.map(item) },
   ];
-  if (udp.length) groups.push({ text: 'UDP · node:dgram', items: udp.map(item) });
+  for (const part of parts) {
+    const inPart = labs.filter((l) => l.part === part.id);
+    if (inPart.length) groups.push({ text: part.title[locale], items: inPart.map(item) });
+  }
   const rest = guides.filter((g) => !g.slug.startsWith('00'));
   if (rest.length) {
     groups.push({

@@ -1,4 +1,5 @@
-// Lab 10: UDP with node:dgram — an echo server and client, message boundaries, connected UDP, EMSGSIZE, a pinger.
+// Lab 10: UDP with node:dgram (notes 001, 002): an echo server and client, message boundaries, connected UDP,
+// EMSGSIZE, a pinger.
 // Run: npm run lab 10 (the demo) · npm run lab 10 server · npm run lab 10 client · nc -u 127.0.0.1 41234
 // The pinger: npm run lab 10 server -- --loss 30, then npm run lab 10 client -- --ping
 // Flags: --port N (default 41234, the note's port) --host H --loss PCT --seed N --ping --count N --timeout MS --size N

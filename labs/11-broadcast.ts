@@ -1,4 +1,4 @@
-// Lab 11: UDP broadcast on loopback: one sender, and every receiver bound to 0.0.0.0 on the port hears it.
+// Lab 11: UDP broadcast on loopback (note 001, section 2.6): one sender, and every receiver bound to 0.0.0.0 on the port hears it.
 // Run: npm run lab 11 (the demo) · npm run lab 11 receiver (in two terminals) · npm run lab 11 sender
 // Flags: --port N (default 41235) --host H (address to bind, default 0.0.0.0) --count N --interval MS
 //        --broadcast-address A (default 127.255.255.255; a LAN's only on purpose) --skip-set-broadcast

@@ -18,18 +18,33 @@ export interface Exercise {
   hints: readonly Localized[];
 }
 
+/** Which part of the workbook a lab belongs to: the sidebar groups chapters by it. */
+export type Part = 'tcp' | 'udp' | 'protocols';
+
+export const parts: readonly { id: Part; title: Localized }[] = [
+  { id: 'tcp', title: { zh: 'TCP · node:net', en: 'TCP · node:net' } },
+  { id: 'udp', title: { zh: 'UDP · node:dgram', en: 'UDP · node:dgram' } },
+  { id: 'protocols', title: { zh: '应用层协议', en: 'Application protocols' } },
+];
+
+/** A study note (../shared/notes) by number, optionally with the sections a chapter covers. */
+export type Note = string | { id: string; about: Localized };
+
 export interface Lab {
   /** Two digits, '01'. */
   id: string;
+  part: Part;
   /** `NN-name`: names labs/NN-name.ts, docs/NN-name.md, docs/en/NN-name.md and test/NN-name.test.ts. */
   slug: string;
   title: Localized;
-  /** One line: what the reader can do after this chapter. */
-  goal: Localized;
   /** The roles the lab plays besides its demo (run with no role). */
   roles: readonly string[];
-  /** The study notes (../shared/notes) this chapter covers, by number. */
-  notes: readonly string[];
+  /** The study notes this chapter covers; the lab's header comment names the same numbers. */
+  notes: readonly Note[];
+  /** Test files besides test/NN-slug.test.ts that check this chapter. */
+  alsoTests?: readonly string[];
+  /** It has a benchmark, scripts/bench/NN-slug.ts (`npm run bench NN`). */
+  bench?: boolean;
   exercises: readonly Exercise[];
 }
 
@@ -47,12 +62,9 @@ export const guides: readonly Guide[] = [
 export const labs: readonly Lab[] = [
   {
     id: '01',
+    part: 'tcp',
     slug: '01-basic-tcp',
     title: { zh: '分层模型与第一个 TCP 服务', en: 'Layers, sockets and a first TCP server' },
-    goal: {
-      zh: '用 net 写出会打招呼并回显的服务器和客户端，看清一条连接由五元组命名、HTTP 只是 TCP 上的文本',
-      en: 'Write a greeting echo server and its client, see that a connection is named by its five-tuple and that HTTP is text over TCP',
-    },
     roles: ['server', 'client'],
     notes: ['000', '002', '003', '004'],
     exercises: [
@@ -94,12 +106,9 @@ export const labs: readonly Lab[] = [
   },
   {
     id: '02',
+    part: 'tcp',
     slug: '02-handshake',
     title: { zh: '三次握手与四次挥手', en: 'The three-way handshake and the four-way close' },
-    goal: {
-      zh: '看见内核替你完成握手、连接在 backlog 队列里排队、FIN 只关闭一个方向（半关闭），并从 /proc/net/tcp 读出每一步的 TCP 状态',
-      en: 'See the kernel complete the handshake for you, connections queue in the backlog, a FIN close one direction only (half-close), and read the TCP state at each step from /proc/net/tcp',
-    },
     roles: ['server', 'client'],
     notes: ['000', '002', '004'],
     exercises: [
@@ -166,12 +175,9 @@ export const labs: readonly Lab[] = [
   },
   {
     id: '03',
+    part: 'tcp',
     slug: '03-net-server',
     title: { zh: 'net.Server：监听、计数与关闭', en: 'net.Server: listening, counting and closing' },
-    goal: {
-      zh: '让服务器监听端口 0 或 Unix 套接字并读出真实地址，用 getConnections/maxConnections 计数和限流，分清 close() 与 unref() 各做了什么',
-      en: 'Listen on port 0 or a Unix socket and read back the real address, count and cap connections with getConnections/maxConnections, and tell what close() and unref() really do',
-    },
     roles: ['server'],
     notes: ['000', '001', '003', '004'],
     exercises: [
@@ -221,14 +227,11 @@ export const labs: readonly Lab[] = [
   },
   {
     id: '04',
+    part: 'tcp',
     slug: '04-net-socket',
     title: {
       zh: 'net.Socket：两端、字节与三种挂断',
       en: 'net.Socket: two ends, bytes and three ways to hang up',
-    },
-    goal: {
-      zh: '读懂一条连接两端互为镜像的地址，分清字节与字符，精确数出 bytesRead/bytesWritten，弄懂 write 回调与 drain，并知道 end、destroy、resetAndDestroy 让对端看到什么',
-      en: "Read the mirrored addresses of a connection's two ends, tell bytes from characters, count bytesRead/bytesWritten exactly, understand write callbacks and 'drain', and know what end, destroy and resetAndDestroy show the peer",
     },
     roles: ['server', 'client'],
     notes: ['000', '001', '004'],
@@ -292,14 +295,11 @@ export const labs: readonly Lab[] = [
   },
   {
     id: '05',
+    part: 'tcp',
     slug: '05-pause-resume',
     title: {
       zh: '暂停与恢复：pause()、resume() 与两种读取模式',
       en: 'Pause and resume: two ways to read a socket',
-    },
-    goal: {
-      zh: '用 pauseOnConnect 让连接先不读，等一个事件再 resume()，看清暂停期间数据在哪里、流动模式与暂停模式的区别，以及发送方何时被迫停下',
-      en: 'Hold a connection unread with pauseOnConnect and resume() it on an event; see where the data waits meanwhile, flowing vs paused mode, and when the sender has to stop',
     },
     roles: ['server', 'client'],
     notes: ['001', '002'],
@@ -342,14 +342,12 @@ export const labs: readonly Lab[] = [
   },
   {
     id: '06',
+    part: 'tcp',
     slug: '06-pipe-backpressure',
     title: { zh: 'pipe、unpipe 与背压', en: 'pipe, unpipe and backpressure' },
-    goal: {
-      zh: '用 pipe() 把连接接进文件和回显，用 unpipe() 切断它；量出 write() 返回 false、writableLength 与 drain，让发送方的内存有上限，并用 stream.pipeline 统一处理错误',
-      en: "Pipe a connection into a file and back to itself, cut it with unpipe(); measure write()'s false, writableLength and 'drain' so a sender's memory stays bounded, and handle errors in one place with stream.pipeline",
-    },
     roles: ['server', 'client'],
     notes: ['000', '001', '003'],
+    bench: true,
     exercises: [
       {
         region: 'pipe-file',
@@ -389,12 +387,9 @@ export const labs: readonly Lab[] = [
   },
   {
     id: '07',
+    part: 'tcp',
     slug: '07-keepalive',
     title: { zh: '空闲超时与 TCP keepalive', en: 'Idle timeouts and TCP keepalive' },
-    goal: {
-      zh: "用 setTimeout 发现并关闭空闲连接（'timeout' 只是通知），用 setKeepAlive 让内核发现悄无声息消失的对端，并看懂 ss 里的 keepalive 计时器",
-      en: "Find and close idle connections with setTimeout ('timeout' is only a notice), let the kernel detect a peer that vanished silently with setKeepAlive, and read the keepalive timer in ss",
-    },
     roles: ['server', 'client', 'vanish'],
     notes: ['001', '002'],
     exercises: [
@@ -451,14 +446,14 @@ export const labs: readonly Lab[] = [
   },
   {
     id: '08',
+    part: 'tcp',
     slug: '08-chat-v1',
     title: { zh: '聊天室 v1：把笔记里的聊天室写对', en: "Chat room v1: the notes' chat room, done right" },
-    goal: {
-      zh: '用 net 写一个按行分帧的多人聊天室：昵称不可重复，消息广播给其他人，加入和离开（包括异常断开）都只通知一次',
-      en: 'Build a line-framed multi-user chat room with net: unique nicknames, lines broadcast to everyone else, joins and leaves (abrupt ones too) announced exactly once',
-    },
     roles: ['server', 'client'],
-    notes: ['001', '002'],
+    notes: [
+      { id: '001', about: { zh: '1.2.7 聊天室 1.0', en: '1.2.7, chat room 1.0' } },
+      { id: '002', about: { zh: '带昵称检查的聊天室', en: 'the chat room with a nickname check' } },
+    ],
     exercises: [
       {
         region: 'broadcast',
@@ -527,17 +522,24 @@ export const labs: readonly Lab[] = [
   },
   {
     id: '09',
+    part: 'tcp',
     slug: '09-chat-v2',
     title: {
       zh: '聊天室 2.0：一个经得起折腾的行协议',
       en: 'Chat room v2: a line protocol that survives real clients',
     },
-    goal: {
-      zh: '把笔记里的聊天室 2.0 草图做成真正的协议：命令、按行分帧、行长/人数/空闲/慢读者的上限、异常对端和优雅退出，并用模糊测试和压测检验',
-      en: "Build the note's chat 2.0 sketch into a real protocol: commands, line framing, limits on line length, users, idle time and slow readers, abrupt peers and a graceful shutdown, checked by a fuzz test and a benchmark",
-    },
     roles: ['server', 'client'],
-    notes: ['001', '002'],
+    notes: [
+      {
+        id: '001',
+        about: {
+          zh: '1.2.8 聊天室 2.0，以及 1.1.4、1.2.5、1.2.6',
+          en: '1.2.8 chat room 2.0, plus 1.1.4, 1.2.5, 1.2.6',
+        },
+      },
+      '002',
+    ],
+    bench: true,
     exercises: [
       {
         region: 'private-message',
@@ -606,14 +608,14 @@ export const labs: readonly Lab[] = [
   },
   {
     id: '10',
+    part: 'udp',
     slug: '10-udp',
     title: { zh: '用 dgram 收发 UDP 数据报', en: 'UDP with dgram' },
-    goal: {
-      zh: '用 dgram 写出回显服务器、客户端和 ping 程序，看清数据报保留消息边界、已连接的 UDP 套接字才能收到 ECONNREFUSED、一个数据报最大 65,507 字节',
-      en: 'Write a UDP echo server, its client and a pinger with dgram; see that datagrams keep message boundaries, that only a connected UDP socket hears ECONNREFUSED, and that one datagram holds at most 65,507 bytes',
-    },
     roles: ['server', 'client'],
-    notes: ['001', '002'],
+    notes: [
+      { id: '001', about: { zh: '第 2 节 UDP', en: 'section 2, UDP' } },
+      { id: '002', about: { zh: 'TCP 与 UDP 的区别', en: 'TCP vs UDP' } },
+    ],
     exercises: [
       {
         region: 'send-forms',
@@ -674,14 +676,11 @@ export const labs: readonly Lab[] = [
   },
   {
     id: '11',
+    part: 'udp',
     slug: '11-broadcast',
     title: { zh: 'UDP 广播', en: 'UDP broadcast' },
-    goal: {
-      zh: '在回环接口上向 127.255.255.255 广播，让同一端口上的多个接收方都收到；看清 setBroadcast(true)、reuseAddr 和绑定地址各自起什么作用，以及为什么不默认用局域网广播地址',
-      en: 'Broadcast to 127.255.255.255 on loopback so that several receivers on one port all hear it; see what setBroadcast(true), reuseAddr and the bind address each do, and why the lab does not default to a LAN broadcast address',
-    },
     roles: ['sender', 'receiver'],
-    notes: ['001'],
+    notes: [{ id: '001', about: { zh: '第 2.6 节 广播', en: 'section 2.6, broadcast' } }],
     exercises: [
       {
         region: 'set-broadcast',
@@ -721,14 +720,12 @@ export const labs: readonly Lab[] = [
   },
   {
     id: '12',
+    part: 'udp',
     slug: '12-multicast',
     title: { zh: 'UDP 组播', en: 'UDP multicast' },
-    goal: {
-      zh: '在回环接口上加入、离开一个组播组，看清谁会收到组播数据报：成员、离开的成员，以及 Linux 上从未加入的套接字',
-      en: 'Join and leave a multicast group on loopback, and see who hears it: members, members that left, and on Linux sockets that never joined',
-    },
     roles: ['sender', 'receiver'],
-    notes: ['001', '002'],
+    notes: [{ id: '001', about: { zh: '2.7 节', en: 'section 2.7' } }],
+    alsoTests: ['test/loopback-only.test.ts'],
     exercises: [
       {
         region: 'join',

@@ -1,11 +1,16 @@
 import type { Theme } from 'vitepress';
 import DefaultTheme from 'vitepress/theme';
+import LabExercises from './LabExercises.vue';
+import LabHeader from './LabHeader.vue';
 import LabTable from './LabTable.vue';
 
-// One component earns its place: the teachers' table of labs, exercises and points, read from labs/index.ts.
+// Components read labs/index.ts so a page adds prose, not copies: the teachers' table of labs, exercises and
+// points, and each chapter's header line and Exercise section.
 export default {
   extends: DefaultTheme,
   enhanceApp({ app }) {
     app.component('LabTable', LabTable);
+    app.component('LabHeader', LabHeader);
+    app.component('LabExercises', LabExercises);
   },
 } satisfies Theme;
