@@ -9,6 +9,7 @@ import {
   checkLabs,
   checkPages,
   checkTranscriptImports,
+  citedTests,
   citesTest,
   testNames,
 } from '../scripts/lib/check-labs.ts';
@@ -34,6 +35,8 @@ function workbook(file?: string, change?: (text: string) => string): string {
   }
   return dir;
 }
+
+const citedTestsOf = (page: string) => citedTests(page).map((c) => c.name);
 
 function problemsWith(file?: string, change?: (text: string) => string): string[] {
   const dir = workbook(file, change);
@@ -87,6 +90,14 @@ describe('check:labs', () => {
     expect(problems[0]).toMatch(
       /^docs\/01-basic-tcp\.md:\d+ cites the test `a port already in use prints a poem`, which no test file has: use the name of a real it\('…'\), or write the test$/,
     );
+  });
+
+  it('reads no test name from a text-only erratum, whose backticks name commands or flags', () => {
+    const rows = (last: string) =>
+      `## 原文勘误\n\n| 笔记 | 实际 | 测试 |\n|---|---|---|\n| a | b | ${last} |\n`;
+    expect(citedTestsOf(rows('仅文字：`tcpdump` 把它印成 `[S]`'))).toEqual([]);
+    expect(citedTestsOf(rows('text-only: `npm run bench 06` is a benchmark'))).toEqual([]);
+    expect(citedTestsOf(rows('`a real test name`'))).toEqual(['a real test name']);
   });
 
   it("fails when the lab header's notes are not the registry's", () => {

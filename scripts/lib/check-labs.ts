@@ -213,6 +213,8 @@ export function citedTests(page: string): { name: string; n: number }[] {
     if (!inErrata || !line.startsWith('|') || /^\|[-| ]+\|$/.test(line)) continue;
     const cells = line.split('|').slice(1, -1);
     const last = cells[cells.length - 1] ?? '';
+    // A text-only erratum says why no test can show it; what it puts in backticks is not a test's name.
+    if (/^\s*(仅文字|text-only)/i.test(last)) continue;
     for (const m of last.matchAll(/`([^`]+)`/g)) out.push({ name: m[1] as string, n });
   }
   return out;
