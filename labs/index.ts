@@ -838,4 +838,59 @@ export const labs: readonly Lab[] = [
       },
     ],
   },
+  {
+    id: '16',
+    slug: '16-tls',
+    title: { zh: 'TLS 与 HTTPS：运行时现做的 CA', en: 'TLS and HTTPS with a CA made at run time' },
+    goal: {
+      zh: '用 tls.createServer、tls.connect 和 https.createServer 把第 01 章的回显服务和一个 HTTP 服务包进 TLS；运行时用 openssl 现做一个一次性 CA 和服务器证书，看清握手定下了什么、证书怎样被验证和按主机名核对，以及 TLS 保护什么、不保护什么',
+      en: "Wrap chapter 01's echo server and an HTTP server in TLS with tls.createServer, tls.connect and https.createServer; make a throw-away CA and a server certificate with openssl at run time; see what the handshake settles, how a certificate is verified and checked against the host name, and what TLS protects and what it does not",
+    },
+    roles: ['server', 'https', 'client'],
+    notes: ['003'],
+    exercises: [
+      {
+        region: 'san',
+        task: {
+          zh: '给证书加上 subjectAltName 扩展：把 names（如 DNS:localhost、IP:127.0.0.1）用逗号连起来，作为一行 subjectAltName=… 放进 ext',
+          en: 'Give the certificate its subjectAltName extension: join names (such as DNS:localhost, IP:127.0.0.1) with commas and push one line subjectAltName=… onto ext',
+        },
+        hints: [
+          {
+            zh: '浏览器只拿主机名核对 subjectAltName，完全不看 CN；Node 只在证书里没有任何 DNS 名字时才退回去看 CN；按 IP 地址连接时，证书里必须有 IP: 这一项。',
+            en: 'Browsers check the host name against subjectAltName only and ignore the CN; Node falls back to the CN only when there is no DNS name at all; to connect by IP address the certificate needs an IP: entry.',
+          },
+          {
+            zh: 'ext 里的每一行最后都写进 openssl x509 -extfile 读的文件，格式是 名字=值。',
+            en: 'Every line of ext ends up in the file that openssl x509 -extfile reads, one name=value per line.',
+          },
+          {
+            zh: "ext.push('subjectAltName=' + names.join(','));",
+            en: "ext.push('subjectAltName=' + names.join(','));",
+          },
+        ],
+      },
+      {
+        region: 'report',
+        task: {
+          zh: "写出握手的结果，两行：'protocol 版本, cipher 名字, ALPN 协议（没有就写 none）, authorized 真假'，以及 'peer certificate: subject …; issuer …; SAN …'（用 dn() 把名字写成 CN=…）",
+          en: "Report what the handshake settled, in two lines: 'protocol VERSION, cipher NAME, ALPN PROTOCOL (none if none), authorized BOOLEAN' and 'peer certificate: subject …; issuer …; SAN …' (dn() writes a name as CN=…)",
+        },
+        hints: [
+          {
+            zh: 'TLSSocket 有 getProtocol()、getCipher()、alpnProtocol、authorized 和 getPeerCertificate()。',
+            en: 'A TLSSocket has getProtocol(), getCipher(), alpnProtocol, authorized and getPeerCertificate().',
+          },
+          {
+            zh: '证书对象里有 subject、issuer（对象）和 subjectaltname（字符串）；没协商 ALPN 时 alpnProtocol 是 false。',
+            en: 'The certificate object has subject and issuer (objects) and subjectaltname (a string); with no ALPN agreed, alpnProtocol is false.',
+          },
+          {
+            zh: "lines.push('protocol ' + socket.getProtocol() + ', cipher ' + socket.getCipher().name + ', ALPN ' + (socket.alpnProtocol || 'none') + ', authorized ' + socket.authorized); 然后 const cert = socket.getPeerCertificate(); 再 push 第二行",
+            en: "lines.push('protocol ' + socket.getProtocol() + ', cipher ' + socket.getCipher().name + ', ALPN ' + (socket.alpnProtocol || 'none') + ', authorized ' + socket.authorized); then const cert = socket.getPeerCertificate(); and push the second line",
+          },
+        ],
+      },
+    ],
+  },
 ];
