@@ -763,4 +763,125 @@ export const labs: readonly Lab[] = [
       },
     ],
   },
+  {
+    id: '15',
+    part: 'protocols',
+    slug: '15-websocket',
+    title: { zh: 'WebSocket：在裸套接字上握手与分帧', en: 'WebSocket on the raw socket' },
+    roles: ['server', 'chat'],
+    notes: ['003'],
+    exercises: [
+      {
+        region: 'accept-key',
+        task: {
+          zh: '计算 Sec-WebSocket-Accept：把客户端的 key 和 GUID 拼起来，求 SHA-1，再写成 base64，赋给 accept',
+          en: "Compute Sec-WebSocket-Accept: append the GUID to the client's key, take the SHA-1 of that, write it in base64, and assign it to accept",
+        },
+        hints: [
+          {
+            zh: 'RFC 6455 §4.2.2 第 5 步：服务器不解码 key，直接把这 24 个字符和 GUID 当作字符串拼接。',
+            en: 'RFC 6455 §4.2.2, step 5: the server does not decode the key; it appends the GUID to those 24 characters as a string.',
+          },
+          {
+            zh: "node:crypto 的 createHash('sha1') 有 update() 和 digest()；digest('base64') 直接给出 base64 文本。",
+            en: "createHash('sha1') from node:crypto has update() and digest(); digest('base64') gives the base64 text directly.",
+          },
+          {
+            zh: "accept = createHash('sha1').update(key + GUID).digest('base64'); 用 RFC 的例子检查：dGhlIHNhbXBsZSBub25jZQ== 得到 s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+            en: "accept = createHash('sha1').update(key + GUID).digest('base64'); check it with the RFC's example: dGhlIHNhbXBsZSBub25jZQ== gives s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+          },
+        ],
+      },
+      {
+        region: 'frame-length',
+        task: {
+          zh: '读出扩展长度：7 位长度是 126 时，后面 2 个字节（大端）才是长度；是 127 时，后面 8 个字节（大端，最高位必须是 0）才是长度。更新 length 和 at（载荷或掩码键开始的位置），字节还没到齐就返回 undefined',
+          en: 'Read the extended length: when the 7-bit length is 126, the next 2 bytes (big-endian) are the length; when it is 127, the next 8 bytes (big-endian, top bit 0) are. Update length and at (where the masking key or payload starts), and return undefined while those bytes have not all arrived',
+        },
+        hints: [
+          {
+            zh: '帧头：第 2 个字节的低 7 位是长度；0-125 就是长度本身，126 和 127 是“往后看”的记号（RFC 6455 §5.2）。',
+            en: 'The header: the low 7 bits of the second byte are the length; 0-125 is the length itself, 126 and 127 say "look further" (RFC 6455 §5.2).',
+          },
+          {
+            zh: 'buf.readUInt16BE(2) 读 2 字节长度，此时 at = 4；buf.readBigUInt64BE(2) 读 8 字节长度（BigInt），此时 at = 10。读之前先看 buf.length 够不够。',
+            en: 'buf.readUInt16BE(2) reads the 2-byte length, and then at = 4; buf.readBigUInt64BE(2) reads the 8-byte one (a BigInt), and then at = 10. Check buf.length first.',
+          },
+          {
+            zh: 'if (length === 126) { if (buf.length < 4) return undefined; length = buf.readUInt16BE(2); at = 4; } else if (length === 127) { …readBigUInt64BE(2)，最高位为 1 就 throw new ProtocolError(1002, …)，否则 length = Number(big); at = 10; }',
+            en: 'if (length === 126) { if (buf.length < 4) return undefined; length = buf.readUInt16BE(2); at = 4; } else if (length === 127) { …readBigUInt64BE(2); top bit set: throw new ProtocolError(1002, …); else length = Number(big); at = 10; }',
+          },
+        ],
+      },
+      {
+        region: 'unmask',
+        task: {
+          zh: '去掉客户端的掩码：masked 时，载荷的第 i 个字节与掩码键（从 buf[maskAt] 开始的 4 个字节）的第 i % 4 个字节做异或',
+          en: 'Unmask the payload: when masked, XOR byte i of the payload with byte i % 4 of the masking key (the 4 bytes starting at buf[maskAt])',
+        },
+        hints: [
+          {
+            zh: '客户端发出的每一帧都带 4 字节掩码键（RFC 6455 §5.3），为的是让中间的代理无法把帧误当成 HTTP 缓存下来；服务器用同一个键再异或一次就还原了。',
+            en: 'Every client frame carries a 4-byte masking key (RFC 6455 §5.3), so that proxies in between cannot mistake it for HTTP and cache it; XOR with the same key again restores it.',
+          },
+          {
+            zh: 'payload 是一份拷贝，可以原地修改：payload[i] = payload[i] ^ buf[maskAt + (i % 4)]。',
+            en: 'payload is a copy, so change it in place: payload[i] = payload[i] ^ buf[maskAt + (i % 4)].',
+          },
+        ],
+      },
+    ],
+  },
+  {
+    id: '16',
+    part: 'protocols',
+    slug: '16-tls',
+    title: { zh: 'TLS 与 HTTPS：运行时现做的 CA', en: 'TLS and HTTPS with a CA made at run time' },
+    roles: ['server', 'https', 'client'],
+    notes: ['003'],
+    exercises: [
+      {
+        region: 'san',
+        task: {
+          zh: '给证书加上 subjectAltName 扩展：把 names（如 DNS:localhost、IP:127.0.0.1）用逗号连起来，作为一行 subjectAltName=… 放进 ext',
+          en: 'Give the certificate its subjectAltName extension: join names (such as DNS:localhost, IP:127.0.0.1) with commas and push one line subjectAltName=… onto ext',
+        },
+        hints: [
+          {
+            zh: '浏览器只拿主机名核对 subjectAltName，完全不看 CN；Node 只在证书里没有任何 DNS 名字时才退回去看 CN；按 IP 地址连接时，证书里必须有 IP: 这一项。',
+            en: 'Browsers check the host name against subjectAltName only and ignore the CN; Node falls back to the CN only when there is no DNS name at all; to connect by IP address the certificate needs an IP: entry.',
+          },
+          {
+            zh: 'ext 里的每一行最后都写进 openssl x509 -extfile 读的文件，格式是 名字=值。',
+            en: 'Every line of ext ends up in the file that openssl x509 -extfile reads, one name=value per line.',
+          },
+          {
+            zh: "ext.push('subjectAltName=' + names.join(','));",
+            en: "ext.push('subjectAltName=' + names.join(','));",
+          },
+        ],
+      },
+      {
+        region: 'report',
+        task: {
+          zh: "写出握手的结果，两行：'protocol 版本, cipher 名字, ALPN 协议（没有就写 none）, authorized 真假'，以及 'peer certificate: subject …; issuer …; SAN …'（用 dn() 把名字写成 CN=…）",
+          en: "Report what the handshake settled, in two lines: 'protocol VERSION, cipher NAME, ALPN PROTOCOL (none if none), authorized BOOLEAN' and 'peer certificate: subject …; issuer …; SAN …' (dn() writes a name as CN=…)",
+        },
+        hints: [
+          {
+            zh: 'TLSSocket 有 getProtocol()、getCipher()、alpnProtocol、authorized 和 getPeerCertificate()。',
+            en: 'A TLSSocket has getProtocol(), getCipher(), alpnProtocol, authorized and getPeerCertificate().',
+          },
+          {
+            zh: '证书对象里有 subject、issuer（对象）和 subjectaltname（字符串）；没协商 ALPN 时 alpnProtocol 是 false。',
+            en: 'The certificate object has subject and issuer (objects) and subjectaltname (a string); with no ALPN agreed, alpnProtocol is false.',
+          },
+          {
+            zh: "lines.push('protocol ' + socket.getProtocol() + ', cipher ' + socket.getCipher().name + ', ALPN ' + (socket.alpnProtocol || 'none') + ', authorized ' + socket.authorized); 然后 const cert = socket.getPeerCertificate(); 再 push 第二行",
+            en: "lines.push('protocol ' + socket.getProtocol() + ', cipher ' + socket.getCipher().name + ', ALPN ' + (socket.alpnProtocol || 'none') + ', authorized ' + socket.authorized); then const cert = socket.getPeerCertificate(); and push the second line",
+          },
+        ],
+      },
+    ],
+  },
 ];

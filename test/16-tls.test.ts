@@ -1,0 +1,412 @@
+// Lab 16: TLS and HTTPS with a CA made at run time (docs/16-tls.md). The peers are independent of the lab:
+// openssl s_client, curl, and Node's own tls.connect and https.get, plus a TCP relay that watches the wire.
+import { once } from 'node:events';
+import fs from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import path from 'node:path';
+import tls from 'node:tls';
+import { execa, execaSync } from 'execa';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { type LabProcess, spawnLab } from './helpers/lab.ts';
+import { feedLines, LineWatcher } from './helpers/watch.ts';
+
+/** The patterns match lines in this order (a local stand-in for the harness's expectInOrder, not merged yet). */
+function expectInOrder(lines: string[], patterns: RegExp[]): void {
+  let from = 0;
+  for (const re of patterns) {
+    const at = lines.findIndex((l, i) => i >= from && re.test(l));
+    expect(at, `no line matching ${re} after line ${from}:\n${lines.join('\n')}`).not.toBe(-1);
+    from = at + 1;
+  }
+}
+
+const has = (tool: string, ...argv: string[]) => execaSync(tool, argv, { reject: false }).exitCode === 0;
+const noOpenssl = has('openssl', 'version') ? undefined : 'openssl is not installed';
+const noCurl = has('curl', '--version') ? undefined : 'curl is not installed';
+if (noOpenssl) console.log(`lab 16: ${noOpenssl}: every test is skipped (the lab needs it to make its CA)`);
+if (noCurl) console.log(`lab 16: ${noCurl}: the curl tests are skipped`);
+
+async function start(role: 'server' | 'https'): Promise<{ lab: LabProcess; port: number; ca: string }> {
+  const lab = spawnLab('16', [role, '--port', '0']);
+  const { port } = await lab.listening();
+  const ca = (await lab.waitForLine(/^\[\w+\] ca: (\S+)$/))[1] as string;
+  return { lab, port, ca };
+}
+
+/** A tls.connect that resolves on 'secureConnect' and rejects with the handshake's error. */
+function connect(options: tls.ConnectionOptions): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', ...options }, () => resolve(socket));
+    socket.once('error', reject);
+    onTestFinished(() => {
+      socket.destroy();
+    });
+  });
+}
+
+const lineReader = (socket: NodeJS.ReadableStream, name: string) => {
+  const watcher = new LineWatcher(name);
+  feedLines(socket, watcher);
+  return watcher;
+};
+
+/** Runs a command with a pipe for stdin; its output as lines, killed when the test ends. */
+function run(cmd: string, argv: string[]) {
+  const child = execa(cmd, argv, {
+    reject: false,
+    stdin: 'pipe',
+    buffer: false,
+    env: { NO_PROXY: '*', no_proxy: '*' },
+  });
+  onTestFinished(() => {
+    child.kill('SIGKILL');
+  });
+  const out = new LineWatcher(`${cmd} stdout`);
+  const err = new LineWatcher(`${cmd} stderr`);
+  if (child.stdout) feedLines(child.stdout, out);
+  if (child.stderr) feedLines(child.stderr, err);
+  child.then(() => {
+    out.close('exited');
+    err.close('exited');
+  });
+  return { child, out, err };
+}
+
+describe.skipIf(noOpenssl)('lab 16: TLS and HTTPS', () => {
+  it('plays the demo: a CA made and retired, TLS 1.3, the echo, what the wire shows, three refusals by name, TLS 1.2 on request and HTTPS, then exits 0', async () => {
+    const lab = spawnLab('16');
+    expect(await lab.exited).toEqual({ exitCode: 0, signal: undefined });
+    expectInOrder(lab.lines, [
+      /^\[ca\] made a throw-away CA \(CN=lab 16 throw-away CA, valid 1 day\) in \S+$/,
+      /^\[ca\] issued a certificate for DNS:localhost, IP:127\.0\.0\.1, IP:::1 \(CN=localhost\)/,
+      /^\[ca\] deleted the CA key/,
+      /^\[server\] listening on 127\.0\.0\.1:\d+$/,
+      /^\[client\] protocol TLSv1\.3, cipher \S+, ALPN echo, authorized true$/,
+      /^\[client\] peer certificate: subject CN=localhost; issuer CN=lab 16 throw-away CA; SAN DNS:localhost, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1$/,
+      /^\[server\] secure connection from 127\.0\.0\.1:\d+: TLSv1\.3, \S+, SNI localhost, ALPN echo$/,
+      /^\[client\] < hello$/,
+      /^\[client\] < world!$/,
+      /^\[client\] those 8 bytes crossed the wire as a 30-byte TLS record/,
+      /^\[wire\] saw tcp 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ \(the five-tuple is never hidden\)$/,
+      /^\[wire\] 'localhost' in clear: yes$/,
+      /^\[wire\] 'hello' in clear: no$/,
+      /^\[wire\] 'world!' in clear: no$/,
+      /^\[client\] error: UNABLE_TO_VERIFY_LEAF_SIGNATURE: /,
+      /^\[server\] a handshake failed: /,
+      /^\[client\] error: SELF_SIGNED_CERT_IN_CHAIN: /,
+      /^\[client\] error: ERR_TLS_CERT_ALTNAME_INVALID: .*localhost.*DNS:other\.example/,
+      /^\[client\] protocol TLSv1\.2, cipher \S+, ALPN echo, authorized true$/,
+      /^\[https\] GET \/ from 127\.0\.0\.1:\d+ over TLSv1\.3 \(ALPN none\): 200$/,
+      /^\[client\] GET \/ -> 200 "hello over https\\n" over TLSv1\.3$/,
+      /^\[demo\] done$/,
+    ]);
+    expect(lab.matching(/a handshake failed/)).toHaveLength(3);
+    expect(lab.stderr).toEqual([]);
+    // The temporary folder is gone once the demo has exited.
+    const dir = (lab.matching(/made a throw-away CA .* in (\S+)$/)[0] as RegExpMatchArray)[1] as string;
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
+  it("the server role prints 'ca: PATH' and 'listening on'; only public files stay on disk, and the folder is removed at exit", async () => {
+    const { lab, ca } = await start('server');
+    expect(lab.lines.findIndex((l) => / ca: /.test(l))).toBeLessThan(
+      lab.lines.findIndex((l) => /listening on/.test(l)),
+    );
+    const dir = path.dirname(ca);
+    expect(fs.readdirSync(dir).sort()).toEqual(['ca.pem', 'localhost-1.pem']);
+    const pem = fs.readFileSync(ca, 'utf8');
+    expect(pem).toMatch(/^-----BEGIN CERTIFICATE-----\n/);
+    expect(pem).not.toMatch(/PRIVATE KEY/);
+    const x509 = new (await import('node:crypto')).X509Certificate(pem);
+    expect([x509.subject, x509.ca]).toEqual(['CN=lab 16 throw-away CA', true]);
+    expect(await lab.stop()).toEqual({ exitCode: 0, signal: undefined });
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
+  it('openssl s_client -verify_return_error, trusting the CA and checking the name localhost: TLS 1.3, Verification: OK, hello and the echo', async () => {
+    const { lab, port, ca } = await start('server');
+    const s = run('openssl', [
+      's_client',
+      '-connect',
+      `127.0.0.1:${port}`,
+      '-servername',
+      'localhost',
+      '-CAfile',
+      ca,
+      '-verify_return_error',
+      '-verify_hostname',
+      'localhost',
+      '-brief',
+    ]);
+    await s.out.waitForLine(/^hello$/);
+    s.child.stdin?.write('world!\n');
+    await s.out.waitForLine(/^world!$/);
+    s.child.stdin?.end();
+    expect((await s.child).exitCode).toBe(0);
+    expect(s.err.lines).toEqual(
+      expect.arrayContaining([
+        'Protocol version: TLSv1.3',
+        'Verification: OK',
+        'Verified peername: localhost',
+      ]),
+    );
+    await lab.waitForLine(
+      /secure connection from 127\.0\.0\.1:\d+: TLSv1\.3, \S+, SNI localhost, ALPN none$/,
+    );
+  });
+
+  it('openssl s_client -verify_return_error without the CA stops at the certificate, and the server hears the alert unknown ca', async () => {
+    const { lab, port, ca } = await start('server');
+    const untrusted = run('openssl', [
+      's_client',
+      '-connect',
+      `127.0.0.1:${port}`,
+      '-servername',
+      'localhost',
+      '-verify_return_error',
+      '-brief',
+    ]);
+    untrusted.child.stdin?.end();
+    expect((await untrusted.child).exitCode).not.toBe(0);
+    expect(untrusted.err.text()).toMatch(/verify error:num=20:unable to get local issuer certificate/);
+    await lab.waitForLine(/a handshake failed: ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: tlsv1 alert unknown ca$/);
+    // The CA trusted, but the name is not on the certificate.
+    const wrongName = run('openssl', [
+      's_client',
+      '-connect',
+      `127.0.0.1:${port}`,
+      '-CAfile',
+      ca,
+      '-verify_return_error',
+      '-verify_hostname',
+      'other.example',
+      '-brief',
+    ]);
+    wrongName.child.stdin?.end();
+    expect((await wrongName.child).exitCode).not.toBe(0);
+    expect(wrongName.err.text()).toMatch(/hostname mismatch/);
+    expect(lab.matching(/secure connection from/)).toHaveLength(0);
+  });
+
+  it.skipIf(noCurl)(
+    'curl --cacert CA gets 200 over TLS 1.3 from the https role, by name and by IP; without it, or for another name, curl exits 60',
+    async () => {
+      const { lab, port, ca } = await start('https');
+      const ok = await execa(
+        'curl',
+        [
+          '-sS',
+          '-v',
+          '--noproxy',
+          '*',
+          '--cacert',
+          ca,
+          '--resolve',
+          `localhost:${port}:127.0.0.1`,
+          `https://localhost:${port}/`,
+        ],
+        { reject: false },
+      );
+      expect([ok.exitCode, ok.stdout]).toEqual([0, 'hello over https']);
+      expect(ok.stderr).toMatch(/SSL connection using TLSv1\.3/);
+      expect(ok.stderr).toMatch(/subject: CN=localhost/);
+      expect(ok.stderr).toMatch(/issuer: CN=lab 16 throw-away CA/);
+      const byIp = await execa(
+        'curl',
+        ['-sS', '--noproxy', '*', '--cacert', ca, `https://127.0.0.1:${port}/nope`, '-w', '%{http_code}'],
+        { reject: false },
+      );
+      expect([byIp.exitCode, byIp.stdout]).toEqual([0, 'not found\n404']);
+      const untrusted = await execa('curl', ['-sS', '--noproxy', '*', `https://127.0.0.1:${port}/`], {
+        reject: false,
+      });
+      expect(untrusted.exitCode).toBe(60);
+      expect(untrusted.stderr).toMatch(/unable to get local issuer certificate/);
+      const wrongName = await execa(
+        'curl',
+        [
+          '-sS',
+          '--noproxy',
+          '*',
+          '--cacert',
+          ca,
+          '--resolve',
+          `other.example:${port}:127.0.0.1`,
+          `https://other.example:${port}/`,
+        ],
+        { reject: false },
+      );
+      expect(wrongName.exitCode).toBe(60);
+      expect(wrongName.stderr).toMatch(/other\.example/);
+      await lab.waitForLine(/a handshake failed: ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: tlsv1 alert unknown ca$/);
+      // curl offers h2 and http/1.1; https.createServer takes http/1.1.
+      expect(ok.stderr).toMatch(/ALPN: server accepted http\/1\.1/);
+      expect(lab.matching(/^\[https\] GET \S+ from \S+ (over .*: (200|404))$/).map((m) => m[1])).toEqual([
+        'over TLSv1.3 (ALPN http/1.1): 200',
+        'over TLSv1.3 (ALPN http/1.1): 404',
+      ]);
+    },
+  );
+
+  it("Node's tls.connect: TLS 1.3 by default, 1.2 when asked, the certificate's subject and issuer, and SNI only for names, never for an IP", async () => {
+    const { lab, port, ca } = await start('server');
+    const pem = fs.readFileSync(ca);
+    const byName = await connect({ port, servername: 'localhost', ca: pem, ALPNProtocols: ['echo'] });
+    expect(byName.getProtocol()).toBe('TLSv1.3');
+    expect(byName.alpnProtocol).toBe('echo');
+    expect(byName.authorized).toBe(true);
+    const cert = byName.getPeerCertificate();
+    expect([cert.subject.CN, cert.issuer.CN]).toEqual(['localhost', 'lab 16 throw-away CA']);
+    expect(cert.subjectaltname).toBe('DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1');
+    await lineReader(byName, 'byName').waitForLine(/^hello$/);
+    await lab.waitForLine(/SNI localhost, ALPN echo$/);
+    const old = await connect({ port, servername: 'localhost', ca: pem, maxVersion: 'TLSv1.2' });
+    expect(old.getProtocol()).toBe('TLSv1.2');
+    await lab.waitForLine(/: TLSv1\.2, \S+, SNI localhost, ALPN none$/);
+    // No servername: Node checks the IP against the IP SANs and sends no SNI (RFC 6066 forbids IPs there).
+    const byIp = await connect({ port, ca: pem });
+    expect(byIp.authorized).toBe(true);
+    await lab.waitForLine(/: TLSv1\.3, \S+, SNI none, ALPN none$/);
+  });
+
+  it("Node's tls.connect refuses by name: UNABLE_TO_VERIFY_LEAF_SIGNATURE without the CA, ERR_TLS_CERT_ALTNAME_INVALID for another name", async () => {
+    const { lab, port, ca } = await start('server');
+    await expect(connect({ port, servername: 'localhost' })).rejects.toMatchObject({
+      code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    });
+    await expect(
+      connect({ port, servername: 'other.example', ca: fs.readFileSync(ca) }),
+    ).rejects.toMatchObject({
+      code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+      reason:
+        "Host: other.example. is not in the cert's altnames: DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1",
+    });
+    await lab.waitForLines(/a handshake failed/, 2);
+    expect(lab.matching(/secure connection from/)).toHaveLength(0);
+  });
+
+  it('TLS hides the bytes but not the five-tuple, the name asked for (SNI) or the sizes: an 8-byte write is a 30-byte record on the wire', async () => {
+    const { port, ca } = await start('server');
+    // A relay in the middle sees what any router on the path sees.
+    let up = Buffer.alloc(0);
+    let down = Buffer.alloc(0);
+    const relay = net.createServer((inbound) => {
+      const outbound = net.connect(port, '127.0.0.1');
+      inbound.on('data', (b: Buffer) => {
+        up = Buffer.concat([up, b]);
+      });
+      outbound.on('data', (b: Buffer) => {
+        down = Buffer.concat([down, b]);
+      });
+      inbound.pipe(outbound).pipe(inbound);
+      inbound.on('error', () => outbound.destroy());
+      outbound.on('error', () => inbound.destroy());
+    });
+    relay.listen(0, '127.0.0.1');
+    await once(relay, 'listening');
+    onTestFinished(() => {
+      relay.close();
+    });
+    const socket = await connect({
+      port: (relay.address() as net.AddressInfo).port,
+      servername: 'localhost',
+      ca: fs.readFileSync(ca),
+    });
+    const lines = lineReader(socket, 'client');
+    await lines.waitForLine(/^hello$/);
+    const before = up.length;
+    socket.write('secret!\n');
+    await lines.waitForLine(/^secret!$/);
+    expect(up.length - before).toBe(30);
+    const wire = Buffer.concat([up, down]);
+    expect(wire.includes('localhost')).toBe(true);
+    expect(wire.includes('secret!')).toBe(false);
+    expect(wire.includes('hello')).toBe(false);
+    // The record header is in clear: type 23 (application data), version 0x0303, length 25 (8 + 1 + 16).
+    expect([...up.subarray(before, before + 5)]).toEqual([23, 3, 3, 0, 25]);
+  });
+
+  it('the client role, trusting --ca, prints the handshake, the greeting and the echo of what it is given', async () => {
+    const { port, ca } = await start('server');
+    const client = spawnLab('16', ['client', '--port', String(port), '--ca', ca]);
+    await client.waitForLine(/^\[client\] protocol TLSv1\.3, cipher \S+, ALPN echo, authorized true$/);
+    await client.waitForLine(
+      /^\[client\] peer certificate: subject CN=localhost; issuer CN=lab 16 throw-away CA; /,
+    );
+    await client.waitForLine(/^hello$/);
+    client.write('world!\n');
+    await client.waitForLine(/^world!$/);
+    client.endInput();
+    expect(await client.exited).toEqual({ exitCode: 0, signal: undefined });
+    expect(
+      client.matching(/^\[client\] connected: tcp 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+, SNI localhost$/),
+    ).toHaveLength(1);
+  });
+
+  it('the client role without --ca fails with one line naming the verification error, and exit 1', async () => {
+    const { port } = await start('server');
+    const untrusted = spawnLab('16', ['client', '--port', String(port)]);
+    expect(await untrusted.exited).toEqual({ exitCode: 1, signal: undefined });
+    expect(untrusted.stdout).toEqual([]);
+    expect(untrusted.stderr).toHaveLength(1);
+    expect(untrusted.stderr[0]).toMatch(
+      /^\[client\] error: UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate.* \(.*--ca PATH/,
+    );
+  });
+
+  it('the client role asking for a name the certificate lacks fails with ERR_TLS_CERT_ALTNAME_INVALID, and exit 1', async () => {
+    const { port, ca } = await start('server');
+    const wrongName = spawnLab('16', [
+      'client',
+      '--port',
+      String(port),
+      '--ca',
+      ca,
+      '--servername',
+      'other.example',
+    ]);
+    expect(await wrongName.exited).toEqual({ exitCode: 1, signal: undefined });
+    expect(wrongName.stderr).toHaveLength(1);
+    expect(wrongName.stderr[0]).toMatch(
+      /^\[client\] error: ERR_TLS_CERT_ALTNAME_INVALID: Host: other\.example\. is not in the cert's altnames/,
+    );
+  });
+
+  it('the client role with a --ca file that is not there says so in one line, exit 2', async () => {
+    const missing = spawnLab('16', ['client', '--port', '1', '--ca', '/nonexistent/ca.pem']);
+    expect(await missing.exited).toEqual({ exitCode: 2, signal: undefined });
+    expect(missing.stderr).toEqual(['error: --ca /nonexistent/ca.pem: cannot read it (ENOENT)']);
+  });
+
+  it("the https role answers GET / with 200 to Node's https.get trusting the CA, anything else with 404, and stops on SIGTERM", async () => {
+    const { lab, port, ca } = await start('https');
+    const get = (urlPath: string) =>
+      new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
+        https
+          .get(
+            {
+              host: '127.0.0.1',
+              port,
+              path: urlPath,
+              servername: 'localhost',
+              ca: fs.readFileSync(ca),
+              agent: false,
+            },
+            (res) => {
+              let body = '';
+              res.setEncoding('utf8');
+              res.on('data', (c: string) => {
+                body += c;
+              });
+              res.on('end', () => resolve({ status: res.statusCode, body }));
+            },
+          )
+          .on('error', reject);
+      });
+    expect(await get('/')).toEqual({ status: 200, body: 'hello over https\n' });
+    expect(await get('/other')).toEqual({ status: 404, body: 'not found\n' });
+    expect(await lab.stop()).toEqual({ exitCode: 0, signal: undefined });
+    expect(lab.matching(/GET \/\S* from .*: (200|404)$/)).toHaveLength(2);
+  });
+});
