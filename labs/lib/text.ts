@@ -9,8 +9,8 @@ const UNSAFE = /\p{Cc}|\p{Cf}|\p{Zl}|\p{Zp}/gu;
 // A whole escape sequence, so its parameters do not stay behind as visible junk: CSI (ESC [ … final byte),
 // OSC and the other string commands (ESC ] … BEL or ESC \), and two-byte escapes (ESC and one character).
 // The same in their 8-bit forms (U+009B CSI, U+009D OSC…), which some terminals obey too.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is what this is for
 const ESCAPES =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is what this is for
   /(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?|(?:\x1b[\]PX^_]|[\x90\x98\x9d-\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|\x1b[\x20-\x7e]?/g;
 
 /** Text safe to write to someone else's terminal: escape sequences removed, every other control or format character shown as '?'. */
