@@ -24,9 +24,9 @@ export interface Limits {
 export const LIMITS: Limits = { maxLine: 4096, maxQueue: 256 * 1024, idleMs: 5 * 60_000, lingerMs: 1000 };
 
 /** `4096 bytes per line, 262144 bytes queued per peer, idle after 300000 ms`: the limits as a server states them. */
-export function describeLimits(limits: Limits): string {
+export function describeLimits(limits: Limits, lines = true): string {
   const idle = limits.idleMs > 0 ? `idle after ${limits.idleMs} ms` : 'no idle limit';
-  return `${limits.maxLine} bytes per line, ${limits.maxQueue} bytes queued per peer, ${idle}`;
+  return `${lines ? `${limits.maxLine} bytes per line, ` : ''}${limits.maxQueue} bytes queued per peer, ${idle}`;
 }
 
 /** Ends our side with `lastWords` (if any) and destroys the socket `lingerMs` later if it is still open. */
