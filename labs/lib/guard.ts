@@ -51,8 +51,11 @@ export interface Guard {
   send(data: string | Uint8Array): boolean;
   /** Frames the peer's bytes into lines of at most maxLine bytes; each line counts as activity unless `quiet` says not. */
   lines(onLine: (line: string) => void, quiet?: (line: string) => boolean): void;
-  /** For servers that write through pipe(): each chunk read is activity, and the queue is checked after it. */
-  watchBytes(): void;
+  /**
+   * For servers that read bytes, not lines: each chunk read is activity, and the send queue is checked after it
+   * (call it after the listener that writes, so the check sees that write). 'readable' for a server that reads with read().
+   */
+  watchBytes(event?: 'data' | 'readable'): void;
   /** The peer did something that counts: the idle timer starts over. */
   heard(): void;
   /** Says `reason` to the peer (when `tell` allows), logs it, and closes within lingerMs. */
@@ -62,6 +65,8 @@ export interface Guard {
 }
 
 export interface GuardOptions {
+  /** How the log names this peer; `address:port` by default (a Unix socket has neither). */
+  name?: string;
   /** Turns a reason into the line the peer reads (`! line too long\r\n`); undefined: the protocol has no room for one. */
   tell?: (reason: string) => string | undefined;
   /** Runs once when the guard closes or drops the peer (a chat room takes the user out first). */
@@ -78,7 +83,7 @@ export function guard(
   options: GuardOptions = {},
 ): Guard {
   const l: Limits = { ...LIMITS, ...limits };
-  const peer = hostPort(socket.remoteAddress, socket.remotePort);
+  const peer = options.name ?? hostPort(socket.remoteAddress, socket.remotePort);
   const tell = options.tell ?? defaultTell;
   let done = false;
   const finish = (reason: string) => {
@@ -122,8 +127,8 @@ export function guard(
         { maxBytes: l.maxLine, onOverflow: () => g.close(`line longer than ${l.maxLine} bytes`) },
       );
     },
-    watchBytes() {
-      socket.on('data', () => {
+    watchBytes(event = 'data') {
+      socket.on(event, () => {
         g.heard();
         checkQueue();
       });
