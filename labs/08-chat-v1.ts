@@ -102,7 +102,7 @@ function createChatServer(log: Log, options: { chunks: boolean }): net.Server {
         return;
       }
       // Escapes, bare CRs and bidi controls would act on the others' terminals: they see them made harmless.
-      const said = printable(text);
+      const said = printable(text).trim();
       if (said !== '') broadcast(nick, `${nick}: ${said}`);
     });
 
