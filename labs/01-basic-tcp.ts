@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { fatal, parseLabArgs } from './lib/cli.ts';
+import { describeLimits, guard, LIMITS } from './lib/guard.ts';
 import { onLines } from './lib/lines.ts';
 import { fiveTuple, hostPort, type Log, logger, printListening } from './lib/log.ts';
 import { stopOnSignal } from './lib/server.ts';
@@ -28,6 +29,10 @@ function createGreetingServer(log: Log): net.Server {
     // Everything the client sends flows straight back; when the client ends, pipe ends our side too.
     socket.pipe(socket);
     // #endregion exercise-greet
+    // What a trusted server does (labs/lib/guard.ts): a peer silent for 5 minutes is closed, and one that stops
+    // reading while 256 KiB wait for it is dropped. pipe() already stops reading when write() says false;
+    // this is the bound that holds even if something between them does not.
+    guard(socket, log).watchBytes();
   });
 }
 // #endregion server
@@ -123,7 +128,10 @@ if (args.role === 'server') {
   server.on('error', (err) => fatal('server', err));
   // Ctrl-C or SIGTERM: close the open connections and the server, then exit 0 (labs/lib/server.ts).
   stopOnSignal(server, log);
-  server.listen(args.port, args.host, () => printListening(log, server.address()));
+  server.listen(args.port, args.host, () => {
+    printListening(log, server.address());
+    log(`limits: ${describeLimits(LIMITS, false)}`);
+  });
 } else if (args.role === 'client') {
   await runClient(args.host, args.port);
 } else {

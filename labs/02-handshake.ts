@@ -9,6 +9,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { fail, fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
+import { describeLimits, guard, LIMITS } from './lib/guard.ts';
 import { onLines } from './lib/lines.ts';
 import { describeError, fiveTuple, hostPort, type Log, logger, printListening } from './lib/log.ts';
 import { stopOnSignal } from './lib/server.ts';
@@ -202,6 +203,9 @@ function createFinServer(log: Log, halfOpen: boolean): net.Server {
     socket.on('close', () => log(`${peer} closed`));
     // A client that vanishes (RST) must not take the server down with it.
     socket.on('error', (err) => log(`${peer} error: ${describeError(err)}`));
+    // The limits every server here keeps (labs/lib/guard.ts): bytes are only counted, so memory stays flat
+    // however many come; a peer silent for 5 minutes is closed.
+    guard(socket, log).watchBytes();
   });
 }
 // #endregion server
@@ -431,6 +435,7 @@ if (args.role === 'server') {
   server.listen({ port: args.port, host: args.host, backlog: args.int('backlog') }, () => {
     const address = server.address() as net.AddressInfo;
     printListening(log, address);
+    log(`limits: ${describeLimits(LIMITS, false)}`);
     showState('listener', { localAddress: address.address, localPort: address.port });
     if (block !== '0') blockEventLoop(block, log);
   });

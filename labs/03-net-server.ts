@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { fatal, parseLabArgs } from './lib/cli.ts';
+import { describeLimits, guard, LIMITS } from './lib/guard.ts';
 import { onLines } from './lib/lines.ts';
 import { describeError, hostPort, type Log, logger, printListening } from './lib/log.ts';
 import { stopOnSignal } from './lib/server.ts';
@@ -61,6 +62,8 @@ function createLabServer(log: Log, max?: number): net.Server {
       log(`'connection' ${id} ${from}; getConnections: ${count}`);
       socket.write(`hello ${id}: ${count} connection(s) open\r\n`);
       socket.pipe(socket);
+      // The limits every server here keeps (labs/lib/guard.ts): idle 5 minutes, 256 KiB unread per peer.
+      guard(socket, log, {}, { name: id }).watchBytes();
     });
   });
   if (max !== undefined) {
@@ -312,6 +315,7 @@ if (args.role === 'server') {
   const open = stopOnSignal(server, log);
   server.on('listening', () => {
     printListening(log, server.address());
+    log(`limits: ${describeLimits(LIMITS, false)}`);
     if (!file) log(`address(): ${show(server.address())}, backlog ${args.int('backlog')}`);
     if (args.has('unref')) {
       server.unref();

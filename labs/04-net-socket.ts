@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { inspect } from 'node:util';
 import { fail, fatal, parseLabArgs } from './lib/cli.ts';
+import { describeLimits, guard, LIMITS } from './lib/guard.ts';
 import { describeError, hostPort, type Log, logger, printListening } from './lib/log.ts';
 import { stopOnSignal } from './lib/server.ts';
 
@@ -52,6 +53,8 @@ function createReportingServer(log: Log): net.Server {
     socket.on('close', () =>
       log(`${id} totals: bytesRead = ${socket.bytesRead}, bytesWritten = ${socket.bytesWritten}`),
     );
+    // The limits every server here keeps (labs/lib/guard.ts): idle 5 minutes, 256 KiB unread per peer.
+    guard(socket, log, {}, { name: id }).watchBytes();
   });
 }
 // #endregion server
@@ -316,7 +319,10 @@ if (args.role === 'server') {
   const server = createReportingServer(log);
   server.on('error', (err) => fatal('server', err));
   stopOnSignal(server, log);
-  server.listen(args.port, args.host, () => printListening(log, server.address()));
+  server.listen(args.port, args.host, () => {
+    printListening(log, server.address());
+    log(`limits: ${describeLimits(LIMITS, false)}`);
+  });
 } else if (args.role === 'client') {
   const how = args.flag('close');
   if (!(hangUps as readonly string[]).includes(how))

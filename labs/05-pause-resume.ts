@@ -6,6 +6,7 @@ import { EventEmitter, once } from 'node:events';
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { fail, fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
+import { describeLimits, type Guard, guard, LIMITS, type Limits } from './lib/guard.ts';
 import { onLines } from './lib/lines.ts';
 import { hostPort, type Log, logger, printListening } from './lib/log.ts';
 
@@ -73,8 +74,14 @@ function readPaused(socket: net.Socket, log: Log) {
 // #endregion paused
 
 // #region server
+// The limits every server here keeps (labs/lib/guard.ts). This echo ignores write()'s return value on purpose
+// (the lesson is reading), so its send-queue bound is generous: the demo's flood (the kernel's buffers, a few MB)
+// comes back whole, and a client that floods and never reads is still dropped at 16 MiB.
+const PAUSE_LIMITS: Partial<Limits> = { maxQueue: 16 * 1024 * 1024 };
+
 function createPausingServer(log: Log) {
   const waiting = new Set<net.Socket>();
+  const guards = new WeakMap<net.Socket, Guard>();
   const open = new Set<net.Socket>();
   // pauseOnConnect: the connection is accepted, but Node does not read from it. The client's bytes wait in
   // the kernel's receive buffer; when that is full, TCP tells the client to stop (its window closes).
@@ -89,6 +96,8 @@ function createPausingServer(log: Log) {
       open.delete(socket);
       waiting.delete(socket);
     });
+    // Held unread, a peer is idle as far as we can tell: 5 minutes without "go", and it is closed.
+    guards.set(socket, guard(socket, log, PAUSE_LIMITS));
   });
   /** The signal: every connection waiting now starts reading, in the given mode. */
   function go(how: Mode) {
@@ -103,6 +112,8 @@ function createPausingServer(log: Log) {
         `go (${how} mode): ${before} bytes had been read; readableFlowing=${socket.readableFlowing}, ` +
           `'readable' listeners=${socket.listenerCount('readable')}`,
       );
+      // After the echo's listener, so each check sees what it just wrote.
+      guards.get(socket)?.watchBytes(how === 'flowing' ? 'data' : 'readable');
     }
   }
   return { server, go, open };
@@ -302,7 +313,10 @@ if (args.role === 'server') {
     if (line.trim() === 'go') go(mode as Mode);
     else if (line.trim()) log(`type go to resume the waiting connections (got ${JSON.stringify(line)})`);
   });
-  server.listen(args.port, args.host, () => printListening(log, server.address()));
+  server.listen(args.port, args.host, () => {
+    printListening(log, server.address());
+    log(`limits: ${describeLimits({ ...LIMITS, ...PAUSE_LIMITS }, false)}`);
+  });
 } else if (args.role === 'client') {
   const log = logger('client');
   await runClient(args.host, args.port, args.has('flood'), () =>

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fail, fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
+import { describeLimits, type Guard, guard, LIMITS } from './lib/guard.ts';
 import { onLines } from './lib/lines.ts';
 import { describeError, hostPort, type Log, logger, printListening } from './lib/log.ts';
 
@@ -33,6 +34,9 @@ const TRAILER = 'over\n'; // note 001 writes 'over' when the client ends
 const GOODBYE = 'bye bye\n'; // and 'bye bye' when it unpipes
 const CHUNK = 64 * 1024;
 const MiB = 1024 * 1024;
+// The limits every server here keeps (labs/lib/guard.ts), and one of this lab's own: a file of at most 256 MiB,
+// so one client cannot fill the disk.
+const MAX_FILE = 256 * MiB;
 
 // #region file-server
 /** Each connection is piped into its own file; when the client ends, the file gets a trailer. */
@@ -62,6 +66,15 @@ function createFileServer(dir: string, log: Log): net.Server {
     });
     // #endregion exercise-pipe-file
     watchForUnpipe(socket, out, log, saved);
+    const g = guard(socket, log);
+    g.watchBytes();
+    socket.on('data', () => {
+      if (socket.bytesRead > MAX_FILE) g.close(`more than ${MAX_FILE} bytes: the file stops here`);
+    });
+    // A client that resets (or is closed) sends no 'end': the file is closed all the same, never left open.
+    socket.on('close', () => {
+      if (!out.writableEnded) out.end();
+    });
   });
   return server;
 }
@@ -99,6 +112,7 @@ function createEchoServer(log: Log): net.Server {
     socket.on('end', () => log(`${peer} sent FIN after ${socket.bytesRead} bytes; pipe() ends our side`));
     // pipe() respects backpressure both ways: if the client stops reading, we stop reading from it.
     socket.pipe(socket);
+    guard(socket, log).watchBytes();
   });
 }
 // #endregion echo-server
@@ -107,6 +121,7 @@ function createEchoServer(log: Log): net.Server {
 /** A receiver that reads nothing until go(), then reads and drops everything: a stand-in for a slow consumer. */
 function createHoldServer(log: Log) {
   const waiting = new Set<net.Socket>();
+  const guards = new WeakMap<net.Socket, Guard>();
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {
     const peer = hostPort(socket.remoteAddress, socket.remotePort);
     log(`connection from ${peer}: held unread (pauseOnConnect) until go`);
@@ -114,10 +129,15 @@ function createHoldServer(log: Log) {
     socket.on('error', (err) => log(`${peer} error: ${err.message}`));
     socket.on('end', () => log(`${peer} sent FIN after ${socket.bytesRead} bytes`));
     socket.on('close', () => waiting.delete(socket));
+    // Held unread, a peer is idle as far as we can tell: 5 minutes without go, and it is closed.
+    guards.set(socket, guard(socket, log));
   });
   const go = () => {
     log(`go: reading (and dropping) ${waiting.size} connection(s)`);
-    for (const socket of waiting) socket.resume();
+    for (const socket of waiting) {
+      socket.resume();
+      guards.get(socket)?.watchBytes();
+    }
     waiting.clear();
   };
   return { server, go };
@@ -400,7 +420,12 @@ if (args.role === 'server') {
     for (const socket of open) socket.destroy();
     await new Promise((resolve) => server.close(resolve));
   });
-  server.listen(args.port, args.host, () => printListening(log, server.address()));
+  server.listen(args.port, args.host, () => {
+    printListening(log, server.address());
+    log(
+      `limits: ${describeLimits(LIMITS, false)}${mode === 'file' ? `, files up to ${MAX_FILE} bytes` : ''}`,
+    );
+  });
 } else if (args.role === 'client') {
   if (args.has('naive') && args.has('pipeline')) fail('choose one of --naive and --pipeline');
   const policy: Policy = args.has('naive') ? 'naive' : args.has('pipeline') ? 'pipeline' : 'polite';

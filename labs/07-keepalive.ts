@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { fail, fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
+import { describeLimits, guard, LIMITS } from './lib/guard.ts';
 import { onLines } from './lib/lines.ts';
 import { describeError, fiveTuple, hostPort, type Log, logger, printListening } from './lib/log.ts';
 import { stopOnSignal } from './lib/server.ts';
@@ -90,6 +91,8 @@ function createIdleServer(log: Log, idle: number, keepalive: number | undefined)
     let lastHeard = Date.now();
     log(`${peer} connected; setTimeout(${idle})`);
     socket.on('error', (err) => log(`${peer} error: ${describeError(err)}`));
+    // Lines of 4 KiB at most and 256 KiB unread per client (labs/lib/guard.ts); the idle limit is this lab's own.
+    const g = guard(socket, log, { idleMs: 0 });
     socket.on('close', () => log(`${peer} closed after ${total} 'timeout' event(s)`));
     // The timer restarts on every read and write; 0 means no idle timeout at all.
     socket.setTimeout(idle);
@@ -99,7 +102,7 @@ function createIdleServer(log: Log, idle: number, keepalive: number | undefined)
       // #endregion exercise-keepalive
       if (!noSs) log(`${peer} setKeepAlive(true, ${keepalive}): ${describeTimer(kernelTimer(socket))}`);
     }
-    socket.write(
+    g.send(
       idle > 0
         ? `hello: say something at least every ${idle} ms (or type notimeout)\r\n`
         : 'hello: no idle timeout here\r\n',
@@ -124,7 +127,7 @@ function createIdleServer(log: Log, idle: number, keepalive: number | undefined)
       }
       // #endregion exercise-idle
     });
-    onLines(socket, (line) => {
+    g.lines((line) => {
       lastHeard = Date.now();
       timeouts = 0;
       if (line === 'notimeout') {
@@ -132,9 +135,9 @@ function createIdleServer(log: Log, idle: number, keepalive: number | undefined)
         socket.setTimeout(0);
         // #endregion exercise-disable
         log(`${peer} asked for no timeout: setTimeout(0)`);
-        socket.write('timeout disabled: setTimeout(0)\r\n');
+        g.send('timeout disabled: setTimeout(0)\r\n');
       } else {
-        socket.write(`echo: ${line}\r\n`);
+        g.send(`echo: ${line}\r\n`);
       }
     });
   });
@@ -387,7 +390,10 @@ if (args.role === 'server') {
   const server = createIdleServer(log, args.int('idle'), keepalive);
   server.on('error', (err) => fatal('server', err));
   stopOnSignal(server, log);
-  server.listen(args.port, args.host, () => printListening(log, server.address()));
+  server.listen(args.port, args.host, () => {
+    printListening(log, server.address());
+    log(`limits: ${describeLimits({ ...LIMITS, idleMs: args.int('idle') })}`);
+  });
 } else if (args.role === 'client') {
   await runQuietClient('client', args.host, args.port, keepalive);
 } else if (args.role === 'vanish') {

@@ -6,9 +6,10 @@ import { once } from 'node:events';
 import net from 'node:net';
 import readline from 'node:readline';
 import { fatal, parseLabArgs } from './lib/cli.ts';
-import { onLines } from './lib/lines.ts';
+import { closeWithin, describeLimits, type Guard, guard, LIMITS, type Limits } from './lib/guard.ts';
 import { describeError, hostPort, type Log, logger, printListening } from './lib/log.ts';
 import { stopOnSignal } from './lib/server.ts';
+import { badNick, foldNick, printable } from './lib/text.ts';
 
 const args = parseLabArgs({
   roles: ['server', 'client'],
@@ -22,17 +23,34 @@ const args = parseLabArgs({
 // The prompt ends without a newline so the nickname is typed right after it, as in nc or telnet.
 const PROMPT = 'nickname: ';
 const usersOnline = (n: number) => `${n} user${n === 1 ? '' : 's'} online`;
+// The limits every peer gets (labs/lib/guard.ts): ircd's 512-byte lines, 256 KiB unread per user, 10 idle minutes.
+const CHAT_LIMITS: Partial<Limits> = { maxLine: 512, maxQueue: 256 * 1024, idleMs: 10 * 60_000 };
+
+/** Our last words and our FIN; the socket is let go once they are sent, or a second later if the peer does not read. */
+function sayLast(socket: net.Socket, words: string): void {
+  socket.once('finish', () => socket.destroy());
+  closeWithin(socket, 1000, words);
+}
 
 function createChatServer(log: Log, options: { chunks: boolean }): net.Server {
   // Only users who have picked a nickname are in the room: nickname -> their socket.
   const users = new Map<string, net.Socket>();
+  const guards = new WeakMap<net.Socket, Guard>();
+  // Every write to a peer goes through its guard: nothing is written after its end, and a peer that does not
+  // read is dropped once 256 KiB wait for it ("SendQ exceeded").
+  const write = (socket: net.Socket, text: string) => guards.get(socket)?.send(text);
+  // `Alice`, `ALICE` and `ａｌｉｃｅ` are one name: compare folded forms (labs/lib/text.ts).
+  const taken = (name: string) => [...users.keys()].some((n) => foldNick(n) === foldNick(name));
 
   function broadcast(sender: string, line: string): void {
-    log(`to everyone but ${sender}: ${line}`);
+    // A long line is logged by its start and length: the log must not grow with what peers send.
+    log(
+      `to everyone but ${sender}: ${line.length > 80 ? `${line.slice(0, 60)}… (${line.length} chars)` : line}`,
+    );
     // #region exercise-broadcast
     for (const [name, socket] of users) {
       // Skip the sender, and only skip: the loop must not touch the sender's socket or the map.
-      if (name !== sender) socket.write(`${line}\r\n`);
+      if (name !== sender) write(socket, `${line}\r\n`);
     }
     // #endregion exercise-broadcast
   }
@@ -43,7 +61,9 @@ function createChatServer(log: Log, options: { chunks: boolean }): net.Server {
     log(`connection from ${peer}`);
     // A client that vanishes (RST) must not take the server down: its 'close' still follows.
     socket.on('error', (err) => log(`${peer} error: ${describeError(err)}`));
-    socket.write(`welcome to the chat room, ${usersOnline(users.size)}\r\n${PROMPT}`);
+    const g = guard(socket, log, CHAT_LIMITS, { tell: (reason) => `* closing: ${reason}\r\n` });
+    guards.set(socket, g);
+    write(socket, `welcome to the chat room, ${usersOnline(users.size)}\r\n${PROMPT}`);
     if (options.chunks) {
       socket.on('data', (chunk: Buffer) => {
         const ends = chunk.toString('latin1').split('\n').length - 1;
@@ -51,35 +71,42 @@ function createChatServer(log: Log, options: { chunks: boolean }): net.Server {
       });
     }
 
-    // One 'data' event is not one line: onLines frames the byte stream (LF or CRLF) into whole lines.
-    onLines(socket, (line) => {
-      if (socket.writableEnded) return; // said byebye: whatever followed it in the same chunk is dropped
+    // One 'data' event is not one line: the guard frames the byte stream (LF or CRLF) into lines of 512 bytes at most.
+    g.lines((line) => {
       const text = line.trim();
       if (text === 'byebye') {
         // Send our FIN, then let go without waiting for the client's: nc keeps its side open until its
         // own input ends, and the room should not wait for that to hear the user has left.
-        socket.end(`bye${nick === undefined ? '' : ` ${nick}`}!\r\n`, () => socket.destroy());
+        sayLast(socket, `bye${nick === undefined ? '' : ` ${nick}`}!\r\n`);
         return;
       }
       if (nick === undefined) {
         if (text === '') {
-          socket.write(PROMPT);
+          write(socket, PROMPT);
+          return;
+        }
+        // A name is shown to everyone: letters of any script, no controls, no look-alike tricks.
+        const why = badNick(text);
+        if (why) {
+          write(socket, `! ${why}\r\n${PROMPT}`);
           return;
         }
         // #region exercise-nickname
-        if (users.has(text)) {
-          socket.write(`nickname '${text}' is taken, pick another\r\n${PROMPT}`);
+        if (taken(text)) {
+          write(socket, `nickname '${text}' is taken, pick another\r\n${PROMPT}`);
           return;
         }
         nick = text;
         users.set(nick, socket);
         log(`${peer} is ${nick}, ${usersOnline(users.size)}`);
-        socket.write(`hi ${nick}! type a line to talk, byebye to leave\r\n`);
+        write(socket, `hi ${nick}! type a line to talk, byebye to leave\r\n`);
         broadcast(nick, `* ${nick} joined`);
         // #endregion exercise-nickname
         return;
       }
-      if (text !== '') broadcast(nick, `${nick}: ${text}`);
+      // Escapes, bare CRs and bidi controls would act on the others' terminals: they see them made harmless.
+      const said = printable(text).trim();
+      if (said !== '') broadcast(nick, `${nick}: ${said}`);
     });
 
     // 'close' fires exactly once per socket, after 'end' (a polite FIN) or after 'error' (a reset alike),
@@ -256,11 +283,12 @@ if (args.role === 'server') {
   const log = logger('server');
   const server = createChatServer(log, { chunks: args.has('chunks') });
   server.on('error', (err) => fatal('server', err));
-  // end each connection with a last line, then let go of it.
-  stopOnSignal(server, log, (socket) =>
-    socket.end('* the server is shutting down\r\n', () => socket.destroy()),
-  );
-  server.listen(args.port, args.host, () => printListening(log, server.address()));
+  // End each connection with a last line; one that does not read it is destroyed a second later all the same.
+  stopOnSignal(server, log, (socket) => sayLast(socket, '* the server is shutting down\r\n'));
+  server.listen(args.port, args.host, () => {
+    printListening(log, server.address());
+    log(`limits: ${describeLimits({ ...LIMITS, ...CHAT_LIMITS })}`);
+  });
 } else if (args.role === 'client') {
   await runClient(args.host, args.port);
 } else {

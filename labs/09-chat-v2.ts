@@ -1,12 +1,15 @@
 // Lab 09: chat room v2, the note's sketch built as a small line protocol that survives real clients (notes 001, 002).
 // Commands: b:TEXT, c:NICK:TEXT, n:NICK, l, help, quit. Limits: line length, users, idle time, unread bytes.
 // Run: npm run lab 09 (the demo) · npm run lab 09 server · npm run lab 09 client · nc 127.0.0.1 8089
-// Server flags: -- --port N (default 8089) --max-users N --max-line BYTES --max-buffered BYTES --idle-ms MS --show-chunks
+// Server flags: -- --port N (default 8089) --max-users N --max-per-address N --max-rate N --max-line BYTES
+//   --max-buffered BYTES --idle-ms MS --show-chunks
 import { once } from 'node:events';
 import net from 'node:net';
 import { fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
+import { closeWithin } from './lib/guard.ts';
 import { type LineOptions, onLines } from './lib/lines.ts';
 import { describeError, hostPort, type Log, logger, printListening } from './lib/log.ts';
+import { badNick, foldNick, printable } from './lib/text.ts';
 
 const args = parseLabArgs({
   roles: ['server', 'client'],
@@ -14,6 +17,14 @@ const args = parseLabArgs({
   port: 8089,
   flags: {
     'max-users': { default: '100', help: 'users in the room at once; one more is told the room is full' },
+    'max-per-address': {
+      default: '10',
+      help: 'connections from one IP address at once; one more is told so and closed',
+    },
+    'max-rate': {
+      default: '10',
+      help: 'lines a second per user (bursts of twice as many); past it: Excess Flood and closed; 0 = no limit',
+    },
     'max-line': { default: '4096', help: 'longest line in bytes; a longer one closes the connection' },
     'max-buffered': {
       default: '262144',
@@ -26,6 +37,8 @@ const args = parseLabArgs({
 
 interface Limits {
   maxUsers: number;
+  maxPerAddress: number;
+  maxRate: number;
   maxLine: number;
   maxBuffered: number;
   idleMs: number;
@@ -38,11 +51,12 @@ interface User {
   name: string;
   socket: net.Socket;
   idle: NodeJS.Timeout;
+  /** Lines this user may still send right now; refills at maxRate a second, up to twice that (a burst). */
+  tokens: number;
+  lastLineAt: number;
 }
 
 const DEFAULT_NAME = 'anonymous';
-// No ':' in a name, or `c:NICK:TEXT` could not tell the name from the text.
-const NAME = /^[\p{L}\p{N}_.-]{1,24}$/u;
 // A peer that does not close its side after we closed ours gets this long, then it is destroyed.
 const LINGER_MS = 1000;
 const HELP = [
@@ -56,16 +70,17 @@ const HELP = [
 ];
 
 const label = (user: User) => `${user.name}@${user.key}`;
-// Control characters (ESC, NUL, a stray CR...) would reach other people's terminals: show them as '?'.
-const clean = (text: string) => text.replace(/\p{Cc}/gu, '?');
+// Escape sequences, a stray CR, bidi overrides and invisible characters would act on other people's terminals:
+// printable() (labs/lib/text.ts) removes escapes and shows the rest as '?'.
+const clean = (text: string) => printable(text);
+// Names are compared folded: `Alice`, `ALICE` and fullwidth `ａｌｉｃｅ` are one name (labs/lib/text.ts).
+const sameName = (a: string, b: string) => foldNick(a) === foldNick(b);
 const shorten = (text: string) => clean(text.length > 40 ? `${text.slice(0, 40)}…` : text);
 
 /** Ends our side politely; a peer that never closes its side is destroyed LINGER_MS later. */
 function close(socket: net.Socket, lastWords: string): void {
   if (socket.destroyed || socket.writableEnded) return;
-  socket.end(`${lastWords}\r\n`);
-  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
-  socket.once('close', () => clearTimeout(timer));
+  closeWithin(socket, LINGER_MS, `${lastWords}\r\n`);
 }
 
 function createChatServer(limits: Limits, log: Log) {
@@ -113,9 +128,25 @@ function createChatServer(limits: Limits, log: Log) {
   function handleLine(user: User, raw: string): void {
     // Lines after 'quit' or a kick can still be in the same chunk: that user is no longer here.
     if (room.get(user.key) !== user) return;
-    user.idle.refresh();
+    // Every line costs one token, a blank one too: a flood of anything is a flood (IRC's "Excess Flood").
+    if (limits.maxRate > 0) {
+      const now = Date.now();
+      user.tokens = Math.min(
+        2 * limits.maxRate,
+        user.tokens + ((now - user.lastLineAt) * limits.maxRate) / 1000,
+      );
+      user.lastLineAt = now;
+      user.tokens -= 1;
+      if (user.tokens < 0) {
+        leave(user, 'Excess Flood');
+        close(user.socket, `! Excess Flood: more than ${limits.maxRate} lines a second: closing`);
+        return;
+      }
+    }
     const line = raw.trim();
+    // A blank line is not activity: '\n' once a second must not hold a place in the room for ever.
     if (line === '') return;
+    user.idle.refresh();
     if (line === 'help') {
       for (const text of HELP) send(user, text);
       return;
@@ -148,7 +179,7 @@ function createChatServer(limits: Limits, log: Log) {
           return;
         }
         // Names are unique except the default one, so a name matches one user, none, or many 'anonymous'.
-        const matches = [...room.values()].filter((u) => u.name === nick);
+        const matches = [...room.values()].filter((u) => sameName(u.name, nick));
         const [target] = matches;
         if (matches.length === 1 && target) {
           send(target, `${user.name} (private): ${clean(text)}`);
@@ -156,7 +187,7 @@ function createChatServer(limits: Limits, log: Log) {
         } else if (matches.length === 0) {
           send(user, `! no user named '${shorten(nick)}': message not sent`);
         } else {
-          send(user, `! ${matches.length} users are named '${nick}': message not sent`);
+          send(user, `! ${matches.length} users are named '${shorten(nick)}': message not sent`);
         }
         // #endregion exercise-private-message
         return;
@@ -170,11 +201,15 @@ function createChatServer(limits: Limits, log: Log) {
   }
 
   function rename(user: User, wanted: string): void {
-    if (!NAME.test(wanted)) {
-      send(user, "! a name is 1 to 24 letters, digits, '_', '-' or '.'");
+    const why = badNick(wanted);
+    if (why) {
+      send(user, `! ${why}`);
     } else if (wanted === user.name) {
       send(user, `! you are already ${wanted}`);
-    } else if (wanted !== DEFAULT_NAME && [...room.values()].some((u) => u.name === wanted)) {
+    } else if (
+      wanted !== DEFAULT_NAME &&
+      [...room.values()].some((u) => u !== user && sameName(u.name, wanted))
+    ) {
       send(user, `! the name '${wanted}' is taken`);
     } else {
       const before = label(user);
@@ -202,6 +237,14 @@ function createChatServer(limits: Limits, log: Log) {
       close(socket, `! the room is full (${limits.maxUsers} users): try again later`);
       return;
     }
+    // One machine must not fill the room: a cap per IP address (behind a NAT, raise it with --max-per-address).
+    const address = socket.remoteAddress;
+    const fromThere = [...room.values()].filter((u) => u.socket.remoteAddress === address).length;
+    if (fromThere >= limits.maxPerAddress) {
+      log(`${key} refused: ${fromThere} connections from ${address} already`);
+      close(socket, `! too many connections from ${address} (${limits.maxPerAddress}): try again later`);
+      return;
+    }
     const user: User = {
       key,
       name: DEFAULT_NAME,
@@ -211,6 +254,8 @@ function createChatServer(limits: Limits, log: Log) {
         leave(user, 'idle');
         close(socket, `! no line from you for ${limits.idleMs} ms: closing`);
       }, limits.idleMs),
+      tokens: 2 * limits.maxRate,
+      lastLineAt: Date.now(),
     };
     room.set(key, user);
     log(`${key} joined (${room.size} online)`);
@@ -332,7 +377,16 @@ async function peer(name: string, port: number): Promise<Peer> {
 
 async function demo(): Promise<void> {
   const log = logger('demo');
-  const limits: Limits = { maxUsers: 3, maxLine: 4096, maxBuffered: 65536, idleMs: 800, showChunks: false };
+  // No rate limit in the demo: alice's flood below is the point of one part.
+  const limits: Limits = {
+    maxUsers: 3,
+    maxPerAddress: 10,
+    maxRate: 0,
+    maxLine: 4096,
+    maxBuffered: 65536,
+    idleMs: 800,
+    showChunks: false,
+  };
   log(
     `a room for ${limits.maxUsers}, lines up to ${limits.maxLine} bytes, ${limits.maxBuffered} unread bytes per user, idle after ${limits.idleMs} ms`,
   );
@@ -444,6 +498,8 @@ if (args.role === 'server') {
   const log = logger('server');
   const limits: Limits = {
     maxUsers: args.int('max-users'),
+    maxPerAddress: args.int('max-per-address'),
+    maxRate: args.int('max-rate'),
     maxLine: args.int('max-line'),
     maxBuffered: args.int('max-buffered'),
     idleMs: args.int('idle-ms'),
@@ -456,7 +512,7 @@ if (args.role === 'server') {
   chat.server.listen(args.port, args.host, () => {
     printListening(log, chat.server.address());
     log(
-      `limits: ${limits.maxUsers} users, lines up to ${limits.maxLine} bytes, ${limits.maxBuffered} unread bytes per user, idle after ${limits.idleMs} ms`,
+      `limits: ${limits.maxUsers} users (${limits.maxPerAddress} per address), ${limits.maxRate || 'any number of'} lines a second each, lines up to ${limits.maxLine} bytes, ${limits.maxBuffered} unread bytes per user, idle after ${limits.idleMs} ms`,
     );
   });
 } else if (args.role === 'client') {

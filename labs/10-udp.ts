@@ -43,26 +43,73 @@ async function bind(socket: dgram.Socket, port: number, host: string): Promise<n
 }
 
 // #region server
+// What a trusted UDP server does: a datagram's source address is only what the packet says, and anyone can
+// write any source. An echo that answers blindly is a reflector: a datagram "from" another echo server (or from
+// itself) starts a loop that never ends (the echo/chargen "ping-pong" of CVE-1999-0103), and one "from" a victim
+// makes us send to the victim. So: no answer to port 0 (nobody can receive there), to ports below 1024 (the
+// services that answer too: echo 7, chargen 19, DNS 53…), or to our own address and port; at most
+// ECHO_RATE answers a second to one source, after which it is ignored for QUIET_MS (a loop stops there).
+const ECHO_RATE = 100;
+const QUIET_MS = 10_000;
+
+/** Why a datagram from `rinfo` gets no answer, or undefined when it may get one. */
+function whyNoAnswer(rinfo: dgram.RemoteInfo, own: AddressInfo): string | undefined {
+  if (rinfo.port === 0) return 'source port 0: nobody can receive there';
+  if (rinfo.port < 1024)
+    return `source port ${rinfo.port} is below 1024: another service's, and it may answer back`;
+  const anyAddress = own.address === '0.0.0.0' || own.address === '::';
+  if (rinfo.port === own.port && (rinfo.address === own.address || anyAddress))
+    return 'it claims to come from this server itself: answering would loop';
+  return undefined;
+}
+
 function createEchoServer(log: Log, lossPercent = 0, seed = 16): dgram.Socket {
   const socket = dgram.createSocket('udp4');
   const random = seededRandom(seed);
   let count = 0;
+  // Per source address:port, how many answers it may still get now (refilling ECHO_RATE a second), and until when it is ignored.
+  const sources = new Map<string, { tokens: number; at: number; quietUntil: number }>();
+  const allowed = (key: string): boolean => {
+    const now = Date.now();
+    // Forget sources that have been quiet a while, so spoofed addresses cannot grow this map without bound.
+    if (sources.size > 10_000) for (const [k, s] of sources) if (now - s.at > QUIET_MS) sources.delete(k);
+    const s = sources.get(key) ?? { tokens: ECHO_RATE, at: now, quietUntil: 0 };
+    sources.set(key, s);
+    if (now < s.quietUntil) return false;
+    s.tokens = Math.min(ECHO_RATE, s.tokens + ((now - s.at) * ECHO_RATE) / 1000) - 1;
+    s.at = now;
+    if (s.tokens >= 0) return true;
+    s.quietUntil = now + QUIET_MS;
+    log(`${key}: more than ${ECHO_RATE} datagrams a second (a loop or a flood): ignored for ${QUIET_MS} ms`);
+    return false;
+  };
   // One 'message' event per datagram: msg is exactly what one send() sent, rinfo says who sent it.
   socket.on('message', (msg, rinfo) => {
     count++;
     const seen = `#${count} ${preview(msg)} ${describeRinfo(rinfo)}`;
+    const why = whyNoAnswer(rinfo, socket.address());
+    if (why) {
+      log(`${seen}: not answered: ${why}`);
+      return;
+    }
+    if (!allowed(hostPort(rinfo.address, rinfo.port))) return;
     // The network may lose any datagram; here we lose some on purpose, and nobody is told.
     if (lossPercent > 0 && random() * 100 < lossPercent) {
       log(`${seen}: dropped (simulated loss)`);
       return;
     }
     log(seen);
-    // #region exercise-echo
-    // No connection to answer on: the reply goes to the address and port the datagram came from.
-    socket.send(msg, rinfo.port, rinfo.address, (err) => {
-      if (err) log(`echo to ${hostPort(rinfo.address, rinfo.port)} failed: ${describeError(err)}`);
-    });
-    // #endregion exercise-echo
+    // send() throws at once for an argument it refuses (ERR_SOCKET_BAD_PORT): a peer's datagram must not kill us.
+    try {
+      // #region exercise-echo
+      // No connection to answer on: the reply goes to the address and port the datagram came from.
+      socket.send(msg, rinfo.port, rinfo.address, (err) => {
+        if (err) log(`echo to ${hostPort(rinfo.address, rinfo.port)} failed: ${describeError(err)}`);
+      });
+      // #endregion exercise-echo
+    } catch (err) {
+      log(`echo to ${hostPort(rinfo.address, rinfo.port)} failed: ${describeError(err)}`);
+    }
   });
   return socket;
 }

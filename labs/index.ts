@@ -463,8 +463,8 @@ export const labs: readonly Lab[] = [
         },
         hints: [
           {
-            zh: 'users 是 Map：昵称 → socket。for...of 遍历它会依次得到 [name, socket]。',
-            en: 'users is a Map from nickname to socket; for...of over it yields [name, socket] pairs.',
+            zh: 'users 是 Map：昵称 → socket。for...of 遍历它会依次得到 [name, socket]。用 write(socket, 文本) 写：它经过这个连接的 guard（发送队列上限）。',
+            en: "users is a Map from nickname to socket; for...of over it yields [name, socket] pairs. Write with write(socket, text): it goes through that peer's guard (the send-queue limit).",
           },
           {
             zh: '只有一个判断：名字不是 sender 的，才 write。笔记 001 的错误就是在循环里销毁并删除了发送者。',
@@ -484,12 +484,12 @@ export const labs: readonly Lab[] = [
         },
         hints: [
           {
-            zh: '昵称是否被占用，问 users.has(text)。被拒绝时要写出提示语 PROMPT，客户端才知道该重新输入。',
-            en: 'Whether a nickname is taken is users.has(text). After refusing, write PROMPT again so the client knows to retype.',
+            zh: '昵称是否被占用，问 taken(text)：它比较折叠后的形式，Alice、ALICE 和 alice 算同一个名字。被拒绝时要写出提示语 PROMPT，客户端才知道该重新输入。',
+            en: 'Whether a nickname is taken is taken(text): it compares folded forms, so Alice, ALICE and alice are one name. After refusing, write PROMPT again so the client knows to retype.',
           },
           {
-            zh: "接受昵称：nick = text; users.set(nick, socket); 再写问候语 'hi X! type a line to talk, byebye to leave'。",
-            en: "To accept it: nick = text; users.set(nick, socket); then write the greeting 'hi X! type a line to talk, byebye to leave'.",
+            zh: "接受昵称：nick = text; users.set(nick, socket); 再用 write(socket, …) 写问候语 'hi X! type a line to talk, byebye to leave'。",
+            en: "To accept it: nick = text; users.set(nick, socket); then write(socket, …) the greeting 'hi X! type a line to talk, byebye to leave'.",
           },
           {
             zh: "最后调用 broadcast(nick, '* ' + nick + ' joined')：发送者是新用户自己，所以只有其他人收到。",
@@ -553,8 +553,8 @@ export const labs: readonly Lab[] = [
             en: 'A name never contains a colon, so the first colon in rest separates the name from the text; the text may contain more colons.',
           },
           {
-            zh: '用 [...room.values()].filter((u) => u.name === nick) 找人：长度 0 是"没有这个人"，大于 1 只可能是好几个 anonymous。',
-            en: "Find people with [...room.values()].filter((u) => u.name === nick): length 0 means no such user, more than 1 can only be several 'anonymous'.",
+            zh: '用 [...room.values()].filter((u) => sameName(u.name, nick)) 找人（按折叠后的形式比较，ALICE 也能找到 alice）：长度 0 是"没有这个人"，大于 1 只可能是好几个 anonymous。',
+            en: "Find people with [...room.values()].filter((u) => sameName(u.name, nick)) (folded, so ALICE finds alice): length 0 means no such user, more than 1 can only be several 'anonymous'.",
           },
           {
             zh: "恰好一个时：send(target, user.name + ' (private): ' + clean(text))，再 send(user, '* sent to ' + nick + ' only')；否则 send(user, \"! no user named '\" + nick + \"': message not sent\")。",

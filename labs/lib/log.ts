@@ -11,9 +11,25 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
+// A log is a queue too. When stdout is a pipe read more slowly than a flooding peer makes lines, console.log's
+// bytes wait in process.stdout.writableLength, in our memory (a chat flood took a server to 340 MB this way).
+// Past LOG_BACKLOG waiting, lines are skipped and counted; the count is printed once the output catches up.
+const LOG_BACKLOG = 4 * 1024 * 1024;
+let skipped = 0;
+
 /** A logger whose lines start with `[actor]`. */
 export function logger(actor: string): Log {
-  return (...parts) => console.log(`[${actor}] ${format(...parts)}`);
+  return (...parts) => {
+    if (process.stdout.writableLength > LOG_BACKLOG) {
+      skipped++;
+      return;
+    }
+    if (skipped > 0) {
+      console.log(`[log] ${skipped} line(s) skipped: the output was not keeping up`);
+      skipped = 0;
+    }
+    console.log(`[${actor}] ${format(...parts)}`);
+  };
 }
 
 /** `127.0.0.1:8124`, `[::1]:8124`: an address and a port the way URLs and `nc` users write them. */

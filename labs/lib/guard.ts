@@ -1,0 +1,152 @@
+// What a trusted server does with a peer it does not trust: the one rule every TCP server role here follows.
+// Each peer gets three limits, and each limit, once passed, has one outcome (model: ircd, whose lines are at most
+// 512 bytes and whose answer to a client that does not read is "Closing Link: ... (SendQ exceeded)"):
+//   maxLine   a line (a message) longer than this:      one line of reason to the peer, then close
+//   maxQueue  bytes waiting for the peer (writableLength): "SendQ exceeded" in our log, then a reset (it is not reading)
+//   idleMs    this long without a byte (a line) from it:  one line of reason to the peer, then close
+// "Close" ends our side and destroys the socket lingerMs later, so a peer that never reads cannot hold it open.
+// Nothing here throws: a peer's bytes can end a connection, never the server.
+import type net from 'node:net';
+import { onLines } from './lines.ts';
+import { hostPort, type Log } from './log.ts';
+
+export interface Limits {
+  /** Longest line accepted, in bytes (ircd: 512, line end included). */
+  maxLine: number;
+  /** Bytes waiting to be sent to one peer (socket.writableLength) before it is dropped. */
+  maxQueue: number;
+  /** Ms without a byte (or a line, for line servers) from the peer before it is closed; 0: no idle limit. */
+  idleMs: number;
+  /** Ms a closed peer may keep its side open (not reading our last words) before it is destroyed. */
+  lingerMs: number;
+}
+
+export const LIMITS: Limits = { maxLine: 4096, maxQueue: 256 * 1024, idleMs: 5 * 60_000, lingerMs: 1000 };
+
+/** `4096 bytes per line, 262144 bytes queued per peer, idle after 300000 ms`: the limits as a server states them. */
+export function describeLimits(limits: Limits, lines = true): string {
+  const idle = limits.idleMs > 0 ? `idle after ${limits.idleMs} ms` : 'no idle limit';
+  return `${lines ? `${limits.maxLine} bytes per line, ` : ''}${limits.maxQueue} bytes queued per peer, ${idle}`;
+}
+
+/** Ends our side with `lastWords` (if any) and destroys the socket `lingerMs` later if it is still open. */
+export function closeWithin(socket: net.Socket, lingerMs: number, lastWords?: string): void {
+  if (socket.destroyed) return;
+  if (!socket.writableEnded) {
+    if (lastWords === undefined) socket.end();
+    else socket.end(lastWords);
+  }
+  // end()'s callback waits for 'finish', which never comes while a peer reads nothing: a timer does not wait.
+  const timer = setTimeout(() => socket.destroy(), lingerMs);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}
+
+export interface Guard {
+  readonly peer: string;
+  readonly limits: Limits;
+  /** True once the guard (or anyone) has ended or destroyed the socket: nothing more is written. */
+  readonly closed: boolean;
+  /** Writes, then checks the send queue: past maxQueue the peer is dropped. False if nothing was written. */
+  send(data: string | Uint8Array): boolean;
+  /** Frames the peer's bytes into lines of at most maxLine bytes; each line counts as activity unless `quiet` says not. */
+  lines(onLine: (line: string) => void, quiet?: (line: string) => boolean): void;
+  /**
+   * For servers that read bytes, not lines: each chunk read is activity, and the send queue is checked after it
+   * (call it after the listener that writes, so the check sees that write). 'readable' for a server that reads with read().
+   */
+  watchBytes(event?: 'data' | 'readable'): void;
+  /** The peer did something that counts: the idle timer starts over. */
+  heard(): void;
+  /** Says `reason` to the peer (when `tell` allows), logs it, and closes within lingerMs. */
+  close(reason: string): void;
+  /** Logs `reason` and resets the connection at once (for a peer that does not read: a FIN would queue too). */
+  drop(reason: string): void;
+}
+
+export interface GuardOptions {
+  /** How the log names this peer; `address:port` by default (a Unix socket has neither). */
+  name?: string;
+  /** Turns a reason into the line the peer reads (`! line too long\r\n`); undefined: the protocol has no room for one. */
+  tell?: (reason: string) => string | undefined;
+  /** Runs once when the guard closes or drops the peer (a chat room takes the user out first). */
+  onClose?: (reason: string) => void;
+}
+
+const defaultTell = (reason: string) => `error: ${reason}\r\n`;
+
+/** Puts one peer under the limits. Call it in the 'connection' handler, before the peer's bytes are read. */
+export function guard(
+  socket: net.Socket,
+  log: Log,
+  limits: Partial<Limits> = {},
+  options: GuardOptions = {},
+): Guard {
+  const l: Limits = { ...LIMITS, ...limits };
+  const peer = options.name ?? hostPort(socket.remoteAddress, socket.remotePort);
+  const tell = options.tell ?? defaultTell;
+  let done = false;
+  const finish = (reason: string) => {
+    if (done) return false;
+    done = true;
+    clearTimeout(idle);
+    options.onClose?.(reason);
+    return true;
+  };
+  const idle = l.idleMs > 0 ? setTimeout(() => g.close(`idle for ${l.idleMs} ms`), l.idleMs) : undefined;
+  socket.once('close', () => {
+    done = true;
+    clearTimeout(idle);
+  });
+
+  const checkQueue = () => {
+    if (!done && socket.writableLength > l.maxQueue)
+      g.drop(`SendQ exceeded: ${socket.writableLength} bytes waiting (limit ${l.maxQueue})`);
+  };
+
+  const g: Guard = {
+    peer,
+    limits: l,
+    get closed() {
+      return done || socket.destroyed || socket.writableEnded;
+    },
+    send(data) {
+      if (g.closed) return false;
+      socket.write(data);
+      checkQueue();
+      return true;
+    },
+    lines(onLine, quiet) {
+      onLines(
+        socket,
+        (line) => {
+          if (g.closed) return; // lines that came in the same chunk as the one that closed it
+          if (!quiet?.(line)) g.heard();
+          onLine(line);
+        },
+        { maxBytes: l.maxLine, onOverflow: () => g.close(`line longer than ${l.maxLine} bytes`) },
+      );
+    },
+    watchBytes(event = 'data') {
+      socket.on(event, () => {
+        g.heard();
+        checkQueue();
+      });
+    },
+    heard() {
+      if (!done) idle?.refresh();
+    },
+    close(reason) {
+      if (!finish(reason)) return;
+      log(`${peer} closed by the server: ${reason}`);
+      closeWithin(socket, l.lingerMs, socket.writableEnded ? undefined : tell(reason));
+    },
+    drop(reason) {
+      if (!finish(reason)) return;
+      log(`${peer} dropped: ${reason}`);
+      // RST frees the kernel's buffers too; a polite FIN would wait behind the unread bytes.
+      socket.resetAndDestroy();
+    },
+  };
+  return g;
+}
