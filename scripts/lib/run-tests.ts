@@ -6,11 +6,12 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../../labs/index.ts';
+import { confine } from './tree.ts';
 import type { GradeEvent } from './vitest-reporter.ts';
 
 export interface TestResult {
   name: string;
-  state: GradeEvent['state'];
+  state: 'passed' | 'failed' | 'skipped' | 'pending';
   error?: string;
   log?: string;
   durationMs?: number;
@@ -26,12 +27,25 @@ export interface RunOptions {
   /** Stop at the first failing test (the exercise proof only needs to know that one fails). */
   bail?: boolean;
   onResult?: (lab: Lab, result: TestResult) => void;
+  /** Extra environment for vitest and everything it starts (the tooling's own tests set fixture faults). */
+  env?: Record<string, string>;
 }
 
 export interface RunOutcome {
   results: Map<string, TestResult[]>;
-  /** vitest's exit code; results say more, but a crash of vitest itself shows here. */
+  /** How many tests each lab's test file has (from its collection, before any ran); missing: never collected. */
+  expected: Map<string, number>;
+  /**
+   * Per lab, why its results are not the whole story (a test file that did not load, results missing, an error
+   * outside the tests, the run stopped). Empty for every lab: the results are complete and can be scored.
+   */
+  problems: Map<string, string[]>;
+  /** vitest's exit code (null when a signal ended it). */
   exitCode: number | null;
+  /** The signal that stopped the grader itself mid-run, if one did. */
+  stoppedBy?: NodeJS.Signals;
+  /** Processes still running when vitest had exited (all killed): a lab's children that outlived their test. */
+  leftovers: number;
   /** Lines vitest printed that were not results: shown when something went wrong outside the tests. */
   otherOutput: string[];
 }
@@ -47,28 +61,67 @@ export function testFile(lab: Lab): string {
   return `test/${lab.slug}.test.ts`;
 }
 
+const stopSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 export function runLabTests(options: RunOptions): Promise<RunOutcome> {
   const { root, labs } = options;
   const bySlug = new Map(labs.map((l) => [path.resolve(root, testFile(l)), l]));
+  const labOf = (file: string | undefined) => (file ? bySlug.get(path.resolve(root, file)) : undefined);
   const results = new Map<string, TestResult[]>(labs.map((l) => [l.slug, []]));
+  const expected = new Map<string, number>();
+  const problems = new Map<string, string[]>(labs.map((l) => [l.slug, []]));
+  const runProblems: string[] = [];
   const otherOutput: string[] = [];
+  let ended: Extract<GradeEvent, { kind: 'run-end' }> | undefined;
+  let stoppedBy: NodeJS.Signals | undefined;
+
   const args = [vitestCli, 'run', ...labs.map(testFile), `--reporter=${reporter}`, '--color=false'];
   if (options.timeoutMs)
     args.push(`--testTimeout=${options.timeoutMs}`, `--hookTimeout=${options.timeoutMs}`);
   if (options.bail) args.push('--bail=1');
-  const child = spawn(process.execPath, args, {
+  const jail = confine();
+  const command = jail.command(process.execPath, args);
+  const child = spawn(command.file, command.args, {
     cwd: root,
-    env: { ...process.env, LAB_DIR: path.resolve(root, options.labDir), NO_COLOR: '1', FORCE_COLOR: '0' },
+    env: {
+      ...process.env,
+      ...options.env,
+      ...jail.env,
+      LAB_DIR: path.resolve(root, options.labDir),
+      NO_COLOR: '1',
+      FORCE_COLOR: '0',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: Ctrl-C in a terminal reaches the grader only, which then ends the whole tree.
+    detached: true,
   });
+  jail.adopt(child.pid);
   const onLine = (line: string) => {
     if (!line.startsWith('@@grade ')) {
       if (line.trim()) otherOutput.push(line);
       return;
     }
     const event = JSON.parse(line.slice(8)) as GradeEvent;
-    const lab = bySlug.get(path.resolve(event.file));
+    if (event.kind === 'run-end') {
+      ended = event;
+      for (const error of event.errors) {
+        const lab = labOf(error.file);
+        const text = `an error outside the tests: ${error.message.split('\n')[0]}`;
+        if (lab) problems.get(lab.slug)?.push(text);
+        else runProblems.push(text);
+      }
+      return;
+    }
+    const lab = labOf(event.file);
     if (!lab) return;
+    if (event.kind === 'collected') {
+      expected.set(lab.slug, event.tests);
+      return;
+    }
+    if (event.kind === 'module-error') {
+      problems.get(lab.slug)?.push(`its test file failed to load: ${event.error?.split('\n')[0] ?? '?'}`);
+      return;
+    }
     const result: TestResult = {
       name: event.name,
       state: event.state,
@@ -81,15 +134,44 @@ export function runLabTests(options: RunOptions): Promise<RunOutcome> {
   };
   readline.createInterface({ input: child.stdout }).on('line', onLine);
   readline.createInterface({ input: child.stderr }).on('line', (l) => l.trim() && otherOutput.push(l));
-  // Ctrl-C on the grader stops the tests too; their own cleanup kills the labs they started.
-  const stop = () => child.kill('SIGTERM');
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  // A signal to the grader stops the run at once, the whole tree with it; the outcome says it was stopped.
+  const stop = (signal: NodeJS.Signals) => {
+    stoppedBy ??= signal;
+    void jail.end();
+  };
+  for (const s of stopSignals) process.on(s, stop);
   return new Promise((resolve) => {
-    child.on('close', (exitCode) => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve({ results, exitCode, otherOutput });
+    child.on('close', async (exitCode, signal) => {
+      for (const s of stopSignals) process.off(s, stop);
+      const leftovers = await jail.end();
+      if (stoppedBy) runProblems.unshift(`the grader was stopped by ${stoppedBy} before the tests finished`);
+      else if (!ended)
+        runProblems.push(
+          `vitest ended without finishing the run (${signal ? `killed by ${signal}` : `exit code ${exitCode}`})`,
+        );
+      for (const lab of labs) {
+        const own = problems.get(lab.slug) as string[];
+        const want = expected.get(lab.slug);
+        const got = results.get(lab.slug)?.length ?? 0;
+        if (want === undefined && own.length === 0) own.push('its test file was never collected');
+        else if (want !== undefined && got < want && !options.bail)
+          own.push(`only ${got} of its ${want} tests reported a result`);
+      }
+      const troubled = labs.filter((l) => problems.get(l.slug)?.length);
+      const allPassed = [...results.values()].flat().every((r) => r.state !== 'failed');
+      if (exitCode !== 0 && !stoppedBy && ended && allPassed && troubled.length === 0 && !options.bail)
+        runProblems.push(
+          `vitest exited with code ${exitCode ?? signal} although every result it sent passed`,
+        );
+      // A problem no file claims belongs to the labs already in trouble (a dead worker leaves its file short of
+      // results), or to every lab when none is.
+      for (const text of runProblems)
+        for (const lab of troubled.length && !stoppedBy ? troubled : labs) problems.get(lab.slug)?.push(text);
+      // Being stopped explains the rest (the missing results): it comes first.
+      if (stoppedBy)
+        for (const own of problems.values())
+          own.sort((a, b) => Number(b === runProblems[0]) - Number(a === runProblems[0]));
+      resolve({ results, expected, problems, exitCode, stoppedBy, leftovers, otherOutput });
     });
   });
 }
