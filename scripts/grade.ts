@@ -48,7 +48,7 @@ const { values, positionals } = parseCli({
       value: 'MS',
       min: 100,
       max: maxTimerMs,
-      help: 'per-test time limit in ms (default: the test config’s, 10000)',
+      help: 'per-test time limit in ms; default: the test config’s, 10000',
     },
     lang: { ...langFlag, help: 'language of the titles (default: from LANG)' },
   },

@@ -45,7 +45,7 @@ describe('npm run exercise', () => {
     expect(starter).toContain('// #region exercise-greet\n// TODO (greet): Print the greeting\n');
     expect(starter).not.toContain('console.log(greeting(name));');
     expect(starter).not.toContain('nobody checks this line');
-    expect(starter).toContain("const name = 'world';");
+    expect(starter).toContain("const name = await Promise.resolve('world');");
     // It still runs: it just prints nothing yet.
     const run = await execa(process.execPath, ['--import', 'tsx', exercise()], { cwd: book, reject: false });
     expect(run).toMatchObject({ exitCode: 0, stdout: '' });

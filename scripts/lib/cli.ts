@@ -100,10 +100,20 @@ export function parseCli<const F extends Record<string, FlagSpec>>(
   };
   for (const [name, f] of Object.entries(spec.flags))
     options[name] = { type: f.type === 'boolean' ? 'boolean' : 'string', ...(f.short && { short: f.short }) };
-  const hint = `(try npm run ${spec.command.split(' ')[0]} -- --help)`;
+  const hint = `(try npm run ${spec.command} -- --help)`;
+  // `--messages -5`: parseArgs calls a value that starts with a dash ambiguous; a negative number is plainly
+  // the flag's value (and then out of range, which says more).
+  const args = [...argv];
+  for (let i = args.length - 1; i > 0; i--) {
+    const flag = (args[i - 1] as string).replace(/^--/, '');
+    if (/^-\d/.test(args[i] as string) && options[flag]?.type === 'string' && args[i - 1]?.startsWith('--')) {
+      args.splice(i - 1, 2, `--${flag}=${args[i]}`);
+      i--;
+    }
+  }
   let raw: ReturnType<typeof parseArgs>;
   try {
-    raw = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+    raw = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
     fail(`${firstSentence((err as Error).message)} ${hint}`);
   }
