@@ -68,7 +68,7 @@ const flagWord = (name: string, spec: FlagSpec) => {
 export function usage<F extends Record<string, FlagSpec>>(spec: CliSpec<F>): string {
   const shown = Object.entries(spec.flags).filter(([, f]) => !f.internal);
   const words = shown.map(([n, f]) => flagWord(n, f));
-  const width = Math.max(0, ...words.map((w) => w.length)) + 2;
+  const width = Math.max('-h, --help'.length, ...words.map((w) => w.length)) + 2;
   const lines = [
     `usage: npm run ${spec.command}${spec.args ? ` ${spec.args}` : ''}${shown.length ? ' [-- FLAGS]' : ''}`,
     ...(spec.about ?? []).map((l) => `  ${l}`),
