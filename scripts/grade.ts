@@ -18,7 +18,13 @@ import {
   overallStatus,
   scoreTable,
 } from './lib/report.ts';
-import { type RunOutcome, runLabTests } from './lib/run-tests.ts';
+import {
+  type PreparedRun,
+  prepareRun,
+  type RunOptions,
+  type RunOutcome,
+  runLabTests,
+} from './lib/run-tests.ts';
 import { labs, root } from './lib/workbook.ts';
 
 /** The exit codes, as --help and the teachers' page state them. */
@@ -110,20 +116,26 @@ interface Graded {
   outcome?: RunOutcome;
 }
 
+const runOptions = (toRun: Lab[]): RunOptions => ({
+  root,
+  labDir: dir,
+  labs: toRun,
+  timeoutMs: values.timeout,
+  onResult: (lab, t) => {
+    if (t.state !== 'skipped') console.log(`  ${lab.id} ${t.state === 'passed' ? '✓' : '✗'} ${t.name}`);
+  },
+});
+
+/** grade --watch: the next run, made ready while the learner edits (vitest's start-up is then already done). */
+let spare: PreparedRun | undefined;
+
 async function gradeOnce(): Promise<Graded> {
   const toRun = chosen.filter(started);
   for (const lab of toRun) console.log(`grading ${lab.id} ${lab.title[locale]} (${rel(lab)}) …`);
-  const outcome = !toRun.length
-    ? undefined
-    : await runLabTests({
-        root,
-        labDir: dir,
-        labs: toRun,
-        timeoutMs: values.timeout,
-        onResult: (lab, t) => {
-          if (t.state !== 'skipped') console.log(`  ${lab.id} ${t.state === 'passed' ? '✓' : '✗'} ${t.name}`);
-        },
-      });
+  const ready = spare;
+  spare = undefined;
+  if (ready && toRun.length === 0) await ready.dispose();
+  const outcome = !toRun.length ? undefined : await runLabTests(runOptions(toRun), ready);
   const grades = chosen.map((lab) =>
     started(lab) && outcome
       ? gradeLab(lab, outcome.results.get(lab.slug), {
@@ -209,6 +221,8 @@ if (!values.watch) {
     running = undefined;
     announced = false;
     if (quitting) process.exit(0);
+    // The next run gets ready now, while the learner reads and edits.
+    if (started(lab)) spare = prepareRun(runOptions([lab]), true);
     if (again) {
       again = false;
       console.log(`\n── grading… (${rel(lab)} changed during the run) ──`);
@@ -233,7 +247,8 @@ if (!values.watch) {
   // Ctrl-C while idle ends at once; during a run the run ends first (its whole process tree), then the watcher.
   const quit = () => {
     quitting = true;
-    if (!running) process.exit(0);
+    if (running) return;
+    void (spare?.dispose() ?? Promise.resolve()).then(() => process.exit(0));
   };
   process.on('SIGINT', quit);
   process.on('SIGTERM', quit);

@@ -1,12 +1,12 @@
 // Runs the tests of some labs against the labs in `labDir` (LAB_DIR) in a vitest child process, and reports
 // each test as it finishes. The grader and the exercise proof both stand on this.
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../../labs/index.ts';
-import { confine } from './tree.ts';
+import { type Confinement, confine } from './tree.ts';
 import type { GradeEvent } from './vitest-reporter.ts';
 
 export interface TestResult {
@@ -56,6 +56,7 @@ const vitestCli = path.join(
   'vitest.mjs',
 );
 const reporter = fileURLToPath(new URL('./vitest-reporter.ts', import.meta.url));
+const spareScript = fileURLToPath(new URL('./vitest-spare.mjs', import.meta.url));
 
 export function testFile(lab: Lab): string {
   return `test/${lab.slug}.test.ts`;
@@ -63,22 +64,37 @@ export function testFile(lab: Lab): string {
 
 const stopSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
-export function runLabTests(options: RunOptions): Promise<RunOutcome> {
-  const { root, labs } = options;
-  const bySlug = new Map(labs.map((l) => [path.resolve(root, testFile(l)), l]));
-  const labOf = (file: string | undefined) => (file ? bySlug.get(path.resolve(root, file)) : undefined);
-  const results = new Map<string, TestResult[]>(labs.map((l) => [l.slug, []]));
-  const expected = new Map<string, number>();
-  const problems = new Map<string, string[]>(labs.map((l) => [l.slug, []]));
-  const runProblems: string[] = [];
-  const otherOutput: string[] = [];
-  let ended: Extract<GradeEvent, { kind: 'run-end' }> | undefined;
-  let stoppedBy: NodeJS.Signals | undefined;
+/** A vitest run started (or made ready) in a confinement of its own; it runs once `go()` is called. */
+export interface PreparedRun {
+  child: ChildProcess;
+  jail: Confinement;
+  go(): void;
+  /** Ends a run that will not be used (a spare at exit): its whole tree, its cgroup. */
+  dispose(): Promise<void>;
+}
 
-  const args = [vitestCli, 'run', ...labs.map(testFile), `--reporter=${reporter}`, '--color=false'];
-  if (options.timeoutMs)
-    args.push(`--testTimeout=${options.timeoutMs}`, `--hookTimeout=${options.timeoutMs}`);
-  if (options.bail) args.push('--bail=1');
+/**
+ * Starts vitest for these labs, confined. `spare`: vitest and the config are loaded now and the tests wait for
+ * `go()` (grade --watch keeps one ready, so a save skips vitest's start-up); otherwise the run starts at once.
+ */
+export function prepareRun(options: RunOptions, spare = false): PreparedRun {
+  const { root, labs } = options;
+  const files = labs.map(testFile);
+  let args: string[];
+  if (spare) {
+    const config = {
+      reporters: [reporter],
+      color: false,
+      ...(options.timeoutMs && { testTimeout: options.timeoutMs, hookTimeout: options.timeoutMs }),
+      ...(options.bail && { bail: 1 }),
+    };
+    args = [spareScript, JSON.stringify(config), ...files];
+  } else {
+    args = [vitestCli, 'run', ...files, `--reporter=${reporter}`, '--color=false'];
+    if (options.timeoutMs)
+      args.push(`--testTimeout=${options.timeoutMs}`, `--hookTimeout=${options.timeoutMs}`);
+    if (options.bail) args.push('--bail=1');
+  }
   const jail = confine();
   const command = jail.command(process.execPath, args);
   const child = spawn(command.file, command.args, {
@@ -91,11 +107,37 @@ export function runLabTests(options: RunOptions): Promise<RunOutcome> {
       NO_COLOR: '1',
       FORCE_COLOR: '0',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [spare ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     // Its own process group: Ctrl-C in a terminal reaches the grader only, which then ends the whole tree.
     detached: true,
   });
+  child.stdin?.on('error', () => {}); // a spare that died already is seen when it closes
   jail.adopt(child.pid);
+  return {
+    child,
+    jail,
+    go: () => child.stdin?.write('go\n'),
+    async dispose() {
+      child.stdin?.end();
+      await jail.end();
+    },
+  };
+}
+
+export function runLabTests(options: RunOptions, prepared?: PreparedRun): Promise<RunOutcome> {
+  const { root, labs } = options;
+  const bySlug = new Map(labs.map((l) => [path.resolve(root, testFile(l)), l]));
+  const labOf = (file: string | undefined) => (file ? bySlug.get(path.resolve(root, file)) : undefined);
+  const results = new Map<string, TestResult[]>(labs.map((l) => [l.slug, []]));
+  const expected = new Map<string, number>();
+  const problems = new Map<string, string[]>(labs.map((l) => [l.slug, []]));
+  const runProblems: string[] = [];
+  const otherOutput: string[] = [];
+  let ended: Extract<GradeEvent, { kind: 'run-end' }> | undefined;
+  let stoppedBy: NodeJS.Signals | undefined;
+
+  const { child, jail, go } = prepared ?? prepareRun(options);
+  go();
   const onLine = (line: string) => {
     if (!line.startsWith('@@grade ')) {
       if (line.trim()) otherOutput.push(line);
@@ -132,8 +174,10 @@ export function runLabTests(options: RunOptions): Promise<RunOutcome> {
     results.get(lab.slug)?.push(result);
     options.onResult?.(lab, result);
   };
-  readline.createInterface({ input: child.stdout }).on('line', onLine);
-  readline.createInterface({ input: child.stderr }).on('line', (l) => l.trim() && otherOutput.push(l));
+  readline.createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', onLine);
+  readline
+    .createInterface({ input: child.stderr as NodeJS.ReadableStream })
+    .on('line', (l) => l.trim() && otherOutput.push(l));
   // A signal to the grader stops the run at once, the whole tree with it; the outcome says it was stopped.
   const stop = (signal: NodeJS.Signals) => {
     stoppedBy ??= signal;

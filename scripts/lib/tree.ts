@@ -44,9 +44,27 @@ function ownCgroup(): string | undefined {
   }
 }
 
+/** Empty cgroups of runs whose grader was killed outright (SIGKILL: no chance to remove them), a minute on. */
+function removeStale(base: string): void {
+  try {
+    for (const name of fs.readdirSync(base)) {
+      if (!name.startsWith('workbook-grade-')) continue;
+      const dir = path.join(base, name);
+      try {
+        if (Date.now() - fs.statSync(dir).mtimeMs > 60_000) fs.rmdirSync(dir); // fails while populated
+      } catch {
+        // in use
+      }
+    }
+  } catch {
+    // not ours to list
+  }
+}
+
 function makeCgroup(id: string): string | undefined {
   const base = ownCgroup();
   if (!base || process.platform !== 'linux') return undefined;
+  removeStale(base);
   const dir = path.join(base, `workbook-grade-${id}`);
   try {
     fs.mkdirSync(dir);
@@ -113,9 +131,16 @@ export function confine(): Confinement {
     command(file, args) {
       if (!cgroup) return { file, args: [...args] };
       // The shell joins the cgroup, then becomes the command: nothing runs outside it, not even for a moment.
+      // (Should joining fail, the run still runs, with the other two nets.)
       return {
         file: '/bin/sh',
-        args: ['-c', 'echo $$ > "$0" && exec "$@"', path.join(cgroup, 'cgroup.procs'), file, ...args],
+        args: [
+          '-c',
+          'echo $$ 2>/dev/null > "$0"; exec "$@"',
+          path.join(cgroup, 'cgroup.procs'),
+          file,
+          ...args,
+        ],
       };
     },
     adopt(pid) {

@@ -1,0 +1,34 @@
+// A vitest run made ready in advance, for `grade --watch`: it loads vitest and the workbook's config (most of a
+// run's start-up) at once, then waits for one line on stdin before it runs the test files, like `vitest run`
+// would; then it exits. The watcher keeps one spare ready, so a save is graded without that start-up; each
+// spare serves one run, in a process tree (and cgroup) of its own like any run. If stdin ends first (the
+// grader is gone), it exits without running anything.
+// Plain JavaScript, so it starts without a TypeScript loader. Usage: node vitest-spare.mjs OPTIONS_JSON FILE...
+import readline from 'node:readline';
+import { createVitest } from 'vitest/node';
+
+const [optionsJson, ...files] = process.argv.slice(2);
+process.env.TEST = 'true';
+process.env.VITEST = 'true';
+process.env.NODE_ENV ??= 'test';
+const ctx = await createVitest('test', { ...JSON.parse(optionsJson ?? '{}'), watch: false, run: true });
+
+const go = await new Promise((resolve) => {
+  const lines = readline.createInterface({ input: process.stdin });
+  lines.once('line', () => {
+    resolve(true); // first: close() below emits 'close' at once
+    lines.close();
+  });
+  lines.once('close', () => resolve(false));
+});
+if (!go) {
+  await ctx.close();
+  process.exit(0);
+}
+try {
+  await ctx.start(files);
+} catch (err) {
+  process.exitCode = 1;
+  console.error(err);
+}
+await ctx.exit(true);
