@@ -7,7 +7,13 @@ import { constants } from 'node:os';
 import path from 'node:path';
 import type { Lab } from '../labs/index.ts';
 import { fail, langFlag, maxTimerMs, parseCli } from './lib/cli.ts';
-import { cannotWriteIn, ensureEsm, exerciseFile, exercisesDirName } from './lib/exercises.ts';
+import {
+  cannotWriteIn,
+  ensureEsm,
+  exerciseFile,
+  exercisesDirName,
+  unresolvedImports,
+} from './lib/exercises.ts';
 import { labOrFail } from './lib/registry.ts';
 import {
   failureDetails,
@@ -109,6 +115,14 @@ if (chosen.some(started)) {
   } catch {
     // A folder we cannot write in still grades; a file in it that needs ESM will say so in its test output.
   }
+}
+
+// A file whose imports lead nowhere fails every test with "Cannot find module": say why, once, before the run.
+for (const lab of chosen.filter(started)) {
+  for (const { spec, instead } of unresolvedImports(exerciseFile(root, lab, dir), root))
+    console.log(
+      `note: ${rel(lab)} imports '${spec}', which is not there from ${dir}${instead ? `; from there the workbook's is '${instead}'` : ''}`,
+    );
 }
 
 interface Graded {

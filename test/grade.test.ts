@@ -400,6 +400,20 @@ describe('a folder outside the workbook (under the system temp dir)', () => {
     expect(fs.readFileSync(path.join(carol, 'package.json'), 'utf8')).toBe(own);
   });
 
+  it('a file copied to a folder at another depth: one note names the import that leads nowhere, and the fix', async () => {
+    const deep = path.join(book, 'class/alice');
+    fs.mkdirSync(deep, { recursive: true });
+    const copied = fs
+      .readFileSync(path.join(book, 'labs/91-greeter.ts'), 'utf8')
+      .replace("'./lib/", "'../labs/lib/");
+    fs.writeFileSync(path.join(deep, '91-greeter.ts'), copied);
+    const r = await cli('grade', ['91', '--dir', 'class/alice']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(
+      /^note: class\/alice\/91-greeter\.ts imports '\.\.\/labs\/lib\/words\.ts', which is not there from class\/alice; from there the workbook's is '\.\.\/\.\.\/labs\/lib\/words\.ts'$/m,
+    );
+  });
+
   it('the real lab 01, its reference copied to a temp folder, scores 10/10 with grade 01 -- --dir', async () => {
     const dir = tempDir('lab01-');
     const source = fs.readFileSync(path.join(root, 'labs/01-basic-tcp.ts'), 'utf8');

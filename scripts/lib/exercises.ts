@@ -165,3 +165,26 @@ export function cannotWriteIn(dir: string): string | undefined {
     return why[e.code ?? ''] ?? e.code ?? e.message;
   }
 }
+
+/**
+ * The relative imports of a file that lead nowhere from where it is (a file copied from exercises/ to a folder at
+ * another depth keeps `../labs/lib/…`), each with the path that would reach the workbook's labs/ instead.
+ */
+export function unresolvedImports(file: string, root: string): { spec: string; instead?: string }[] {
+  const text = fs.readFileSync(file, 'utf8');
+  const found: { spec: string; instead?: string }[] = [];
+  for (const m of text.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)(['"])(\.{1,2}\/[^'"]+)\1/g)) {
+    const spec = m[2] as string;
+    if (fs.existsSync(path.resolve(path.dirname(file), spec))) continue;
+    const tail = spec.match(/(?:^|\/)labs\/(.+)$/)?.[1];
+    const target = tail ? path.join(root, 'labs', tail) : undefined;
+    found.push({
+      spec,
+      instead:
+        target && fs.existsSync(target)
+          ? `${labsPathFrom(root, path.dirname(file)).split(path.sep).join('/')}/${tail}`
+          : undefined,
+    });
+  }
+  return found;
+}
