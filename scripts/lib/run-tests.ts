@@ -184,10 +184,16 @@ export function runLabTests(options: RunOptions, prepared?: PreparedRun): Promis
     void jail.end();
   };
   for (const s of stopSignals) process.on(s, stop);
+  // Once vitest has exited, whatever is left is killed at once: a leftover that holds vitest's stdout would
+  // otherwise keep the pipe (and this run) open for ever.
+  let ending: Promise<number> | undefined;
+  child.on('exit', () => {
+    ending = jail.end();
+  });
   return new Promise((resolve) => {
     child.on('close', async (exitCode, signal) => {
       for (const s of stopSignals) process.off(s, stop);
-      const leftovers = await jail.end();
+      const leftovers = await (ending ?? jail.end());
       if (stoppedBy) runProblems.unshift(`the grader was stopped by ${stoppedBy} before the tests finished`);
       else if (!ended)
         runProblems.push(
