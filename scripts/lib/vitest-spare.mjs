@@ -4,6 +4,8 @@
 // spare serves one run, in a process tree (and cgroup) of its own like any run. If stdin ends first (the
 // grader is gone), it exits without running anything.
 // Plain JavaScript, so it starts without a TypeScript loader. Usage: node vitest-spare.mjs OPTIONS_JSON FILE...
+import fs from 'node:fs';
+import path from 'node:path';
 import readline from 'node:readline';
 import { createVitest } from 'vitest/node';
 
@@ -23,7 +25,30 @@ const go = await new Promise((resolve) => {
 });
 if (!go) {
   await ctx.close();
+  leaveCgroup();
   process.exit(0);
+}
+
+/** The grader is gone (killed outright, or it would have ended this run itself): leave no empty cgroup behind. */
+function leaveCgroup() {
+  try {
+    const own = fs
+      .readFileSync('/proc/self/cgroup', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('0::'))
+      ?.slice(3);
+    const mount = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' '))
+      .find((f) => f[f.indexOf('-') + 1] === 'cgroup2')?.[4];
+    if (!own || !mount || !path.basename(own).startsWith('workbook-grade-')) return;
+    const dir = path.join(mount, own);
+    fs.writeFileSync(path.join(path.dirname(dir), 'cgroup.procs'), String(process.pid));
+    fs.rmdirSync(dir);
+  } catch {
+    // not on Linux, or not ours to remove: the next run removes it once it is a minute old
+  }
 }
 try {
   await ctx.start(files);
