@@ -9,14 +9,38 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import type { Lab } from '../labs/index.ts';
-import { labOrFail, parseCli } from './lib/cli.ts';
+import { maxTimerMs, parseCli } from './lib/cli.ts';
 import { labsPathFrom, makeStarter, rewriteImports } from './lib/exercises.ts';
-import { runLabTests } from './lib/run-tests.ts';
+import { labOrFail } from './lib/registry.ts';
+import { type RunOutcome, runLabTests } from './lib/run-tests.ts';
 import { labs, root } from './lib/workbook.ts';
 
-const { values, positionals } = parseCli('check:exercises', {
-  timeout: { type: 'string' },
-  jobs: { type: 'string' },
+const { values, positionals } = parseCli({
+  command: 'check:exercises',
+  args: '[NN ...]',
+  about: [
+    'the proof that grading can fail: every starter type-checks, every reference passes,',
+    'and with each exercise region emptied on its own at least one test fails (no NN: every lab)',
+  ],
+  flags: {
+    // A test that waits for a line an emptied region never prints fails at this limit: keep it short.
+    timeout: {
+      type: 'int',
+      value: 'MS',
+      min: 100,
+      // The reference runs get three times this, and a Node timer takes at most 2^31 - 1 ms.
+      max: Math.floor(maxTimerMs / 3),
+      default: 5000,
+      help: 'per-test time limit for the emptied regions (the reference copies get 3×)',
+    },
+    jobs: {
+      type: 'int',
+      min: 1,
+      max: 64,
+      default: Math.min(2, os.availableParallelism()),
+      help: 'emptied regions graded at a time',
+    },
+  },
 });
 
 // A fresh folder per run (two runs at once must not wipe each other's files), two levels below the root, so
@@ -25,13 +49,21 @@ fs.mkdirSync(path.join(root, '.grade'), { recursive: true });
 const work = fs.mkdtempSync(path.join(root, '.grade', 'proof-'));
 
 const chosen: Lab[] = positionals.length ? positionals.map((p) => labOrFail(p)) : [...labs];
-// A test that waits for a line an emptied region never prints fails at this limit: keep it short.
-const timeoutMs = Number(values.timeout ?? 5000);
-const jobs = Math.max(1, Number(values.jobs ?? Math.min(2, os.availableParallelism())));
+const timeoutMs = values.timeout;
+const jobs = values.jobs;
 const problems: string[] = [];
 const started = Date.now();
 const source = (lab: Lab) => fs.readFileSync(path.join(root, 'labs', `${lab.slug}.ts`), 'utf8');
 const labsPath = labsPathFrom(root, path.join(work, 'variant')); // every variant folder sits at this depth
+
+/** A signal stops the proof (the run it interrupted already ended its process tree): nothing is claimed. */
+function stopIfSignalled(run: RunOutcome): void {
+  if (!run.stoppedBy) return;
+  console.error(
+    `error: stopped by ${run.stoppedBy}; the proof is incomplete (files kept in ${path.relative(process.cwd(), work)})`,
+  );
+  process.exit(128 + (os.constants.signals[run.stoppedBy] ?? 1));
+}
 
 const write = (dir: string, lab: Lab, text: string) => {
   fs.mkdirSync(path.join(work, dir), { recursive: true });
@@ -89,12 +121,14 @@ const reference = await runLabTests({
   labs: chosen,
   timeoutMs: timeoutMs * 3,
 });
+stopIfSignalled(reference);
 for (const lab of chosen) {
   const results = reference.results.get(lab.slug) ?? [];
   const failed = results.filter((r) => r.state === 'failed');
-  if (results.length === 0)
+  const incomplete = reference.problems.get(lab.slug) ?? [];
+  if (results.length === 0 || incomplete.length)
     problems.push(
-      `lab ${lab.id}: the reference copy ran no tests\n${reference.otherOutput.slice(-10).join('\n')}`,
+      `lab ${lab.id}: the reference copy was not graded completely (${incomplete.join('; ') || 'no tests ran'})\n${reference.otherOutput.slice(-10).join('\n')}`,
     );
   for (const f of failed)
     problems.push(`lab ${lab.id}: the reference copy fails '${f.name}': ${f.error?.split('\n')[0]}`);
@@ -112,8 +146,14 @@ async function worker() {
     const run = await runLabTests({ root, labDir: path.join(work, dir), labs: [lab], timeoutMs, bail: true });
     const results = run.results.get(lab.slug) ?? [];
     const failed = results.find((r) => r.state === 'failed');
+    stopIfSignalled(run);
+    const incomplete = run.problems.get(lab.slug) ?? [];
     if (failed) {
       console.log(`  ✓ ${lab.id} ${region}: noticed by '${failed.name}'`);
+    } else if (incomplete.length) {
+      // Not a pass of the proof either: no failure was seen, but neither was every result.
+      problems.push(`lab ${lab.id}, region '${region}': could not be checked: ${incomplete.join('; ')}`);
+      console.log(`  ! ${lab.id} ${region}: grading error`);
     } else {
       problems.push(
         `lab ${lab.id}, region '${region}': with the region emptied, no test fails (${results.length} passed). Add a test that needs what this region does, or choose another region.`,

@@ -2,17 +2,26 @@
 // How many you have seen is kept in exercises/.hints.json, beside your exercise files.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail, labOrFail, parseCli } from './lib/cli.ts';
+import { fail, langFlag, languages, parseCli } from './lib/cli.ts';
 import { exercisesDirName } from './lib/exercises.ts';
+import { labOrFail } from './lib/registry.ts';
 import { root } from './lib/workbook.ts';
 
-const { values, positionals } = parseCli('hint', { all: { type: 'boolean' }, dir: { type: 'string' } });
-if (values.help || positionals.length === 0) {
-  console.log(`usage: npm run hint NN [region] [-- --all]
-  each call shows one more hint for every exercise of lab NN (or only for the region named)
-  --all   every hint at once`);
-  process.exit(values.help ? 0 : 2);
-}
+const { values, positionals } = parseCli({
+  command: 'hint',
+  args: 'NN [region]',
+  about: ['each call shows one more hint for every exercise of lab NN (or only for the region named)'],
+  flags: {
+    all: { type: 'boolean', help: 'every hint at once' },
+    dir: {
+      type: 'string',
+      value: 'DIR',
+      help: `the exercise folder whose .hints.json counts the hints seen (default ${exercisesDirName}/)`,
+    },
+    lang: langFlag,
+  },
+  positionals: { min: 1, max: 2 },
+});
 const lab = labOrFail(positionals[0] as string, { withExercises: true });
 const region = positionals[1];
 const exercises = region === undefined ? lab.exercises : lab.exercises.filter((e) => e.region === region);
@@ -22,7 +31,9 @@ if (exercises.length === 0) {
   );
 }
 
-const dir = path.resolve(root, typeof values.dir === 'string' ? values.dir : exercisesDirName);
+const dir = path.resolve(root, values.dir ?? exercisesDirName);
+if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory())
+  fail(`--dir ${values.dir}: it is a file, not a folder`);
 const stateFile = path.join(dir, '.hints.json');
 let seen: Record<string, number> = {};
 try {
@@ -31,18 +42,29 @@ try {
   // No hints seen yet (or an unreadable file, which only costs a repeated hint).
 }
 
+const langs = languages(values.lang);
+const word = { en: 'hint', zh: '提示' } as const;
+const colon = { en: ': ', zh: '：' } as const;
 for (const ex of exercises) {
   const key = `${lab.id}/${ex.region}`;
   const shown = values.all ? ex.hints.length : Math.min((seen[key] ?? 0) + 1, ex.hints.length);
   seen[key] = Math.max(seen[key] ?? 0, shown);
-  console.log(`lab ${lab.id}, exercise '${ex.region}': ${ex.task.en}`);
-  console.log(`${' '.repeat(`lab ${lab.id}, exercise '${ex.region}'`.length)}  ${ex.task.zh}`);
+  const head = `lab ${lab.id}, exercise '${ex.region}'`;
+  langs.forEach((l, i) => {
+    console.log(`${i === 0 ? `${head}:` : ' '.repeat(head.length)} ${ex.task[l]}`);
+  });
   ex.hints.slice(0, shown).forEach((h, i) => {
-    console.log(`  hint ${i + 1}/${ex.hints.length}: ${h.en}`);
-    console.log(`  提示 ${i + 1}/${ex.hints.length}：${h.zh}`);
+    for (const l of langs) console.log(`  ${word[l]} ${i + 1}/${ex.hints.length}${colon[l]}${h[l]}`);
   });
   if (shown < ex.hints.length) console.log(`  (npm run hint ${lab.id} again for the next one)`);
   console.log('');
 }
-fs.mkdirSync(dir, { recursive: true });
-fs.writeFileSync(stateFile, `${JSON.stringify(seen, null, 2)}\n`);
+// Counting the hints seen is a convenience: a folder that cannot take the file costs a repeated hint, not the hint.
+try {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(stateFile, `${JSON.stringify(seen, null, 2)}\n`);
+} catch (err) {
+  console.error(
+    `note: could not keep count of the hints seen in ${stateFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the next call shows the same hints`,
+  );
+}

@@ -45,7 +45,7 @@ describe('npm run exercise', () => {
     expect(starter).toContain('// #region exercise-greet\n// TODO (greet): Print the greeting\n');
     expect(starter).not.toContain('console.log(greeting(name));');
     expect(starter).not.toContain('nobody checks this line');
-    expect(starter).toContain("const name = 'world';");
+    expect(starter).toContain("const name = await Promise.resolve('world');");
     // It still runs: it just prints nothing yet.
     const run = await execa(process.execPath, ['--import', 'tsx', exercise()], { cwd: book, reject: false });
     expect(run).toMatchObject({ exitCode: 0, stdout: '' });
@@ -171,14 +171,22 @@ describe('npm run grade', () => {
     );
   });
 
-  it('--watch grades again when the exercise file is saved', async () => {
+  it('--watch says "grading…" within 200 ms of a save (before the run starts), then grades again', async () => {
     await cli('exercise', ['91']);
     const watch = spawnFile(script('grade'), ['91', '--watch'], { env: { WORKBOOK_ROOT: book, LANG: 'C' } });
     await watch.waitForLine(/✗ failing/);
     await watch.waitForLine(/^watching .*91-greeter\.ts: save it/);
+    const before = watch.lines.length;
+    const saved = performance.now();
     fs.writeFileSync(exercise(), reference());
-    await watch.waitForLine(/91-greeter\.ts changed/);
+    await watch.waitForLine(/^── .* grading… \(.*91-greeter\.ts changed\) ──$/);
+    // Said on the file system's event, not after the debounce or vitest's start-up (measured: 10–60 ms).
+    expect(performance.now() - saved).toBeLessThan(200);
     await watch.waitForLine(/✓ passed/);
+    const after = watch.lines.slice(before);
+    const announced = after.findIndex((l) => /grading… \(/.test(l));
+    expect(announced).toBeGreaterThanOrEqual(0);
+    expect(after.findIndex((l) => /^grading 91 /.test(l))).toBeGreaterThan(announced);
     expect(watch.matching(/^total: /).map((m) => m.input)).toEqual([
       'total: 5 / 10 points, 0 of 1 labs passed',
       'total: 10 / 10 points, 1 of 1 labs passed',

@@ -47,10 +47,16 @@ export function fatal(actor: string, err: unknown): never {
   process.exit(1);
 }
 
-function toInt(name: string, text: string, min: number, max: number): number {
+/** `text` as a whole number from min to max, or undefined (the one check, used by scripts/lib/cli.ts too). */
+export function wholeNumber(text: string, min: number, max: number): number | undefined {
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n < min || n > max)
-    fail(`--${name} must be a whole number from ${min} to ${max}, got '${text}'`);
+  return /^\d+$/.test(text) && n >= min && n <= max ? n : undefined;
+}
+
+/** A flag's whole number, or one line and exit 2. `what` is the flag's name, or a phrase for a positional. */
+export function toInt(name: string, text: string, min: number, max: number, what = `--${name}`): number {
+  const n = wholeNumber(text, min, max);
+  if (n === undefined) fail(`${what} must be a whole number from ${min} to ${max}, got '${text}'`);
   return n;
 }
 

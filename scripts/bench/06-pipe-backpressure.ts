@@ -8,17 +8,27 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseCli } from '../lib/cli.ts';
 
 const CHUNK = 64 * 1024;
 const MiB = 1024 * 1024;
-const { values } = parseArgs({
-  options: {
-    role: { type: 'string' },
-    mib: { type: 'string', default: '128' },
-    to: { type: 'string' },
-    how: { type: 'string', default: 'pipe' },
+const { values } = parseCli({
+  command: 'bench 06',
+  about: ['loopback throughput through pipe(), pipeline() and naive relays, and the relays’ peak memory'],
+  flags: {
+    mib: { type: 'int', min: 16, max: 65_536, default: 128, help: 'MiB sent per run' },
+    // The benchmark starts itself as its sink and relays with these (not for people).
+    role: { type: 'enum', choices: ['sink', 'relay'], internal: true, help: 'run as a child: sink or relay' },
+    to: { type: 'int', min: 1, max: 65_535, internal: true, help: 'the sink port a relay forwards to' },
+    how: {
+      type: 'enum',
+      choices: ['pipe', 'pipeline', 'naive'],
+      default: 'pipe',
+      internal: true,
+      help: 'how a relay forwards',
+    },
   },
+  positionals: { max: 0 },
 });
 
 /** One JSON line on stdout: how a child tells the parent its ports and its results. */
@@ -61,7 +71,7 @@ async function sink() {
 async function relay() {
   let idleRss = 0;
   const server = net.createServer(async (inbound) => {
-    const upstream = net.connect(Number(values.to), '127.0.0.1');
+    const upstream = net.connect(values.to ?? 0, '127.0.0.1');
     await once(upstream, 'connect');
     upstream.resume(); // the sink sends nothing back, but reading lets us see its FIN
     const closed = once(upstream, 'close');
@@ -201,11 +211,7 @@ async function iperf3(mib: number): Promise<Row | undefined> {
 }
 
 async function main() {
-  const mib = Number(values.mib);
-  if (!Number.isInteger(mib) || mib < 16) {
-    console.error(`error: --mib must be a whole number of at least 16, got '${values.mib}'`);
-    process.exit(2);
-  }
+  const mib = values.mib;
   const started = Date.now();
   console.log(`bench 06: ${mib} MiB per run over 127.0.0.1 (Node ${process.version})`);
   const sinkActor = start('sink');
@@ -266,8 +272,4 @@ async function main() {
 const roles: Record<string, () => Promise<void>> = { sink, relay };
 const role = values.role;
 if (role === undefined) await main();
-else if (roles[role]) await roles[role]();
-else {
-  console.error(`error: unknown --role '${role}'`);
-  process.exit(2);
-}
+else await roles[role]?.();

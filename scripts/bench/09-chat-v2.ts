@@ -10,18 +10,35 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { intArg, parseCli } from '../lib/cli.ts';
 import { table } from '../lib/table.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const lab = path.join(root, 'labs/09-chat-v2.ts');
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { messages: { type: 'string', default: '100' }, every: { type: 'string', default: '50' } },
+const { values, positionals } = parseCli({
+  command: 'bench 09',
+  args: '[CLIENTS,CLIENTS,…]',
+  about: [
+    'the chapter 09 chat server under 10, 100 and 1,000 clients (or the counts given): latency, throughput, RSS',
+  ],
+  flags: {
+    messages: { type: 'int', min: 1, max: 100_000, default: 100, help: 'paced broadcasts per client count' },
+    every: {
+      type: 'int',
+      value: 'MS',
+      min: 1,
+      max: 60_000,
+      default: 50,
+      help: 'ms between paced broadcasts',
+    },
+  },
+  positionals: { max: 1 },
 });
-const sizes = (positionals[0] ?? '10,100,1000').split(',').map(Number);
-const PACED_MESSAGES = Number(values.messages);
-const PACED_EVERY_MS = Number(values.every);
+const sizes = (positionals[0] ?? '10,100,1000')
+  .split(',')
+  .map((n) => intArg('each client count', n, 1, 100_000));
+const PACED_MESSAGES = values.messages;
+const PACED_EVERY_MS = values.every;
 // Nothing here may run for ever: each wait gives up after this long and the row says what was missing.
 const WAIT_MS = 60_000;
 

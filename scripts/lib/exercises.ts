@@ -99,3 +99,92 @@ export function backupName(file: string, now = new Date()): string {
     candidate = file.replace(/\.ts$/, `.backup-${stamp}-${n}.ts`);
   return candidate;
 }
+
+/**
+ * A folder outside the workbook has no `package.json` saying `"type": "module"`, so tsx would compile the files
+ * in it as CommonJS (and top-level await fails). Writes one beside them when the nearest package.json up the
+ * tree does not make them ES modules; never overwrites one. Returns the file written, if any.
+ */
+export function ensureEsm(dir: string): string | undefined {
+  for (let at = path.resolve(dir); ; at = path.dirname(at)) {
+    const file = path.join(at, 'package.json');
+    if (fs.existsSync(file)) {
+      let type: unknown;
+      try {
+        type = JSON.parse(fs.readFileSync(file, 'utf8')).type;
+      } catch {
+        type = undefined;
+      }
+      if (type === 'module' || at === path.resolve(dir)) return undefined; // ESM already, or the folder's own
+      break;
+    }
+    if (path.dirname(at) === at) break;
+  }
+  const file = path.join(dir, 'package.json');
+  fs.writeFileSync(
+    file,
+    `${JSON.stringify({ type: 'module', description: 'written by the workbook: these files are ES modules' }, null, 2)}\n`,
+    { flag: 'wx' },
+  );
+  return file;
+}
+
+/** The same file, by a different name (a symlink, a hard link, `labs/../labs`)? */
+export function sameFile(a: string, b: string): boolean {
+  try {
+    const x = fs.statSync(a);
+    const y = fs.statSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return path.resolve(a) === path.resolve(b);
+  }
+}
+
+/**
+ * Makes sure files can be written in `dir` (creating it), by writing one: a read-only folder or file system,
+ * a path through a file, and (as root, where permission bits do not stop writes) a read-only mount all show.
+ * Returns the reason it cannot, in a few words, or undefined.
+ */
+export function cannotWriteIn(dir: string): string | undefined {
+  try {
+    if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) return 'it is a file, not a folder';
+    fs.mkdirSync(dir, { recursive: true });
+    const probe = fs.mkdtempSync(path.join(dir, '.write-test-'));
+    fs.rmdirSync(probe);
+    return undefined;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why: Record<string, string> = {
+      EACCES: 'permission denied',
+      EPERM: 'permission denied',
+      EROFS: 'a read-only file system',
+      ENOTDIR: 'part of the path is a file',
+      EEXIST: 'it is a file, not a folder',
+      ENOSPC: 'no space left',
+    };
+    return why[e.code ?? ''] ?? e.code ?? e.message;
+  }
+}
+
+/**
+ * The relative imports of a file that lead nowhere from where it is (a file copied from exercises/ to a folder at
+ * another depth keeps `../labs/lib/…`), each with the path that would reach the workbook's labs/ instead.
+ */
+export function unresolvedImports(file: string, root: string): { spec: string; instead?: string }[] {
+  const text = fs.readFileSync(file, 'utf8');
+  const found: { spec: string; instead?: string }[] = [];
+  for (const m of text.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)(['"])(\.{1,2}\/[^'"]+)\1/g)) {
+    const spec = m[2] as string;
+    if (fs.existsSync(path.resolve(path.dirname(file), spec))) continue;
+    const tail = spec.match(/(?:^|\/)labs\/(.+)$/)?.[1];
+    const target = tail ? path.join(root, 'labs', tail) : undefined;
+    found.push({
+      spec,
+      instead:
+        target && fs.existsSync(target)
+          ? `${labsPathFrom(root, path.dirname(file)).split(path.sep).join('/')}/${tail}`
+          : undefined,
+    });
+  }
+  return found;
+}

@@ -1,6 +1,7 @@
 // Turns what a person types (`07`, `7`, `07-keepalive`, `keepalive`) into one lab from labs/index.ts,
 // or into one clear line naming the closest matches.
 import type { Lab } from '../../labs/index.ts';
+import { fail } from '../../labs/lib/cli.ts';
 import { labs } from './workbook.ts';
 
 export class UsageError extends Error {}
@@ -54,4 +55,15 @@ export function resolveLab(input: string, all: readonly Lab[] = labs): Lab {
   throw new UsageError(
     `no lab '${input}'${closest.length ? `; closest: ${closest.join(', ')}` : ''} (npm run lab lists them all)`,
   );
+}
+
+/** The lab a person named, or the one line that says why not (unknown, ambiguous, or without exercises). */
+export function labOrFail(input: string, options: { withExercises?: boolean } = {}): Lab {
+  try {
+    const lab = resolveLab(input);
+    return options.withExercises ? requireExercises(lab) : lab;
+  } catch (err) {
+    if (err instanceof UsageError) fail(err.message);
+    throw err;
+  }
 }

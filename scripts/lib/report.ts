@@ -6,37 +6,63 @@ import { table } from './table.ts';
 /** Every lab is worth the same; its points are the share of its tests that pass. */
 export const pointsPerLab = 10;
 
-export type Status = 'passed' | 'failing' | 'not started';
+/** 'error': the run did not show every test's result (stopped, a dead worker, a file that did not load…). */
+export type Status = 'passed' | 'failing' | 'not started' | 'error';
 
 export interface LabGrade {
   lab: Lab;
   status: Status;
   tests: TestResult[];
   passed: number;
+  /** The tests the lab HAS (counted when its test file was collected), not the results that arrived. */
   total: number;
   points: number;
+  /** Why the results are not complete; a lab with problems is never 'passed'. */
+  problems: string[];
 }
 
-export function gradeLab(lab: Lab, tests: TestResult[] | undefined): LabGrade {
-  if (tests === undefined) return { lab, status: 'not started', tests: [], passed: 0, total: 0, points: 0 };
-  const counted = tests.filter((t) => t.state !== 'skipped');
-  const passed = counted.filter((t) => t.state === 'passed').length;
-  const total = counted.length;
+export interface Completeness {
+  /** How many tests the lab's test file has; undefined: unknown (it was never collected). */
+  expected?: number;
+  problems?: readonly string[];
+}
+
+/**
+ * Points are the share of the lab's tests that passed, counted against every test it has (a test that never
+ * reported counts as not passed). Any problem with the run makes the lab an 'error', never a pass.
+ */
+export function gradeLab(lab: Lab, tests: TestResult[] | undefined, run: Completeness = {}): LabGrade {
+  if (tests === undefined)
+    return { lab, status: 'not started', tests: [], passed: 0, total: 0, points: 0, problems: [] };
+  const skipped = tests.filter((t) => t.state === 'skipped').length;
+  const passed = tests.filter((t) => t.state === 'passed').length;
+  const total = Math.max((run.expected ?? tests.length) - skipped, tests.length - skipped);
+  const problems = [...(run.problems ?? [])];
+  if (run.expected !== undefined && tests.length < run.expected && problems.length === 0)
+    problems.push(`only ${tests.length} of its ${run.expected} tests reported a result`);
   const ok = total > 0 && passed === total;
   return {
     lab,
-    status: ok ? 'passed' : 'failing',
+    status: problems.length ? 'error' : ok ? 'passed' : 'failing',
     tests,
     passed,
     total,
     points: total ? Math.round((pointsPerLab * passed * 10) / total) / 10 : 0,
+    problems,
   };
+}
+
+/** The whole run: 'error' if any lab's results are incomplete, else 'passed' only when every lab passed. */
+export function overallStatus(grades: readonly LabGrade[]): 'passed' | 'failing' | 'error' {
+  if (grades.some((g) => g.status === 'error')) return 'error';
+  return grades.length > 0 && grades.every((g) => g.status === 'passed') ? 'passed' : 'failing';
 }
 
 const mark: Record<Status, string> = {
   passed: '✓ passed',
   failing: '✗ failing',
   'not started': '· not started',
+  error: '! grading error',
 };
 
 export function scoreTable(grades: readonly LabGrade[], locale: 'zh' | 'en'): string {
@@ -73,8 +99,11 @@ export function failureDetails(grades: readonly LabGrade[]): string {
   return out.join('\n');
 }
 
-export function jsonSummary(grades: readonly LabGrade[]) {
+export function jsonSummary(grades: readonly LabGrade[], extra: { problems?: readonly string[] } = {}) {
+  const problems = [...(extra.problems ?? [])];
   return {
+    status: problems.length ? 'error' : overallStatus(grades),
+    ...(problems.length ? { problems } : {}),
     score: Math.round(grades.reduce((s, g) => s + g.points, 0) * 10) / 10,
     maxScore: grades.length * pointsPerLab,
     labs: grades.map((g) => ({
@@ -86,6 +115,7 @@ export function jsonSummary(grades: readonly LabGrade[]) {
       passed: g.passed,
       points: g.points,
       maxPoints: pointsPerLab,
+      ...(g.problems.length ? { problems: g.problems } : {}),
       failures: g.tests
         .filter((t) => t.state === 'failed')
         .map((t) => ({ test: t.name, message: firstLines(t.error).join('\n') })),
@@ -120,15 +150,25 @@ export function junitXml(grades: readonly LabGrade[]): string {
             if (t.state === 'skipped') return `${head}><skipped/></testcase>`;
             return `${head}/>`;
           });
+    // A run that did not show every result is one more case, in error: CI sees it even if each case passed.
+    if (g.problems.length)
+      cases.push(
+        `    <testcase classname="${xml(name)}" name="grading complete"><error message="${xml(g.problems[0] as string)}">${xml(g.problems.join('\n'))}</error></testcase>`,
+      );
     const failures = g.status === 'not started' ? 1 : g.tests.filter((t) => t.state === 'failed').length;
+    const errors = g.problems.length ? 1 : 0;
     const skipped = g.tests.filter((t) => t.state === 'skipped').length;
-    const count = g.status === 'not started' ? 1 : g.tests.length;
-    return `  <testsuite name="${xml(`${g.lab.id} ${g.lab.title.en}`)}" tests="${count}" failures="${failures}" skipped="${skipped}">\n${cases.join('\n')}\n  </testsuite>`;
+    const count = g.status === 'not started' ? 1 : g.tests.length + errors;
+    return `  <testsuite name="${xml(`${g.lab.id} ${g.lab.title.en}`)}" tests="${count}" failures="${failures}"${errors ? ` errors="${errors}"` : ''} skipped="${skipped}">\n${cases.join('\n')}\n  </testsuite>`;
   });
-  const tests = grades.reduce((n, g) => n + (g.status === 'not started' ? 1 : g.tests.length), 0);
+  const tests = grades.reduce(
+    (n, g) => n + (g.status === 'not started' ? 1 : g.tests.length + (g.problems.length ? 1 : 0)),
+    0,
+  );
+  const errors = grades.filter((g) => g.problems.length).length;
   const failures = grades.reduce(
     (n, g) => n + (g.status === 'not started' ? 1 : g.tests.filter((t) => t.state === 'failed').length),
     0,
   );
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="node-net-workbook" tests="${tests}" failures="${failures}">\n${suites.join('\n')}\n</testsuites>\n`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="node-net-workbook" tests="${tests}" failures="${failures}"${errors ? ` errors="${errors}"` : ''}>\n${suites.join('\n')}\n</testsuites>\n`;
 }

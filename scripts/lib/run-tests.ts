@@ -1,16 +1,17 @@
 // Runs the tests of some labs against the labs in `labDir` (LAB_DIR) in a vitest child process, and reports
 // each test as it finishes. The grader and the exercise proof both stand on this.
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../../labs/index.ts';
+import { type Confinement, confine } from './tree.ts';
 import type { GradeEvent } from './vitest-reporter.ts';
 
 export interface TestResult {
   name: string;
-  state: GradeEvent['state'];
+  state: 'passed' | 'failed' | 'skipped' | 'pending';
   error?: string;
   log?: string;
   durationMs?: number;
@@ -26,12 +27,25 @@ export interface RunOptions {
   /** Stop at the first failing test (the exercise proof only needs to know that one fails). */
   bail?: boolean;
   onResult?: (lab: Lab, result: TestResult) => void;
+  /** Extra environment for vitest and everything it starts (the tooling's own tests set fixture faults). */
+  env?: Record<string, string>;
 }
 
 export interface RunOutcome {
   results: Map<string, TestResult[]>;
-  /** vitest's exit code; results say more, but a crash of vitest itself shows here. */
+  /** How many tests each lab's test file has (from its collection, before any ran); missing: never collected. */
+  expected: Map<string, number>;
+  /**
+   * Per lab, why its results are not the whole story (a test file that did not load, results missing, an error
+   * outside the tests, the run stopped). Empty for every lab: the results are complete and can be scored.
+   */
+  problems: Map<string, string[]>;
+  /** vitest's exit code (null when a signal ended it). */
   exitCode: number | null;
+  /** The signal that stopped the grader itself mid-run, if one did. */
+  stoppedBy?: NodeJS.Signals;
+  /** Processes still running when vitest had exited (all killed): a lab's children that outlived their test. */
+  leftovers: number;
   /** Lines vitest printed that were not results: shown when something went wrong outside the tests. */
   otherOutput: string[];
 }
@@ -42,33 +56,114 @@ const vitestCli = path.join(
   'vitest.mjs',
 );
 const reporter = fileURLToPath(new URL('./vitest-reporter.ts', import.meta.url));
+const spareScript = fileURLToPath(new URL('./vitest-spare.mjs', import.meta.url));
 
 export function testFile(lab: Lab): string {
   return `test/${lab.slug}.test.ts`;
 }
 
-export function runLabTests(options: RunOptions): Promise<RunOutcome> {
+const stopSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** A vitest run started (or made ready) in a confinement of its own; it runs once `go()` is called. */
+export interface PreparedRun {
+  child: ChildProcess;
+  jail: Confinement;
+  go(): void;
+  /** Ends a run that will not be used (a spare at exit): its whole tree, its cgroup. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Starts vitest for these labs, confined. `spare`: vitest and the config are loaded now and the tests wait for
+ * `go()` (grade --watch keeps one ready, so a save skips vitest's start-up); otherwise the run starts at once.
+ */
+export function prepareRun(options: RunOptions, spare = false): PreparedRun {
+  const { root, labs } = options;
+  const files = labs.map(testFile);
+  let args: string[];
+  if (spare) {
+    const config = {
+      reporters: [reporter],
+      color: false,
+      ...(options.timeoutMs && { testTimeout: options.timeoutMs, hookTimeout: options.timeoutMs }),
+      ...(options.bail && { bail: 1 }),
+    };
+    args = [spareScript, JSON.stringify(config), ...files];
+  } else {
+    args = [vitestCli, 'run', ...files, `--reporter=${reporter}`, '--color=false'];
+    if (options.timeoutMs)
+      args.push(`--testTimeout=${options.timeoutMs}`, `--hookTimeout=${options.timeoutMs}`);
+    if (options.bail) args.push('--bail=1');
+  }
+  const jail = confine();
+  const command = jail.command(process.execPath, args);
+  const child = spawn(command.file, command.args, {
+    cwd: root,
+    env: {
+      ...process.env,
+      ...options.env,
+      ...jail.env,
+      LAB_DIR: path.resolve(root, options.labDir),
+      NO_COLOR: '1',
+      FORCE_COLOR: '0',
+    },
+    stdio: [spare ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    // Its own process group: Ctrl-C in a terminal reaches the grader only, which then ends the whole tree.
+    detached: true,
+  });
+  child.stdin?.on('error', () => {}); // a spare that died already is seen when it closes
+  jail.adopt(child.pid);
+  return {
+    child,
+    jail,
+    go: () => child.stdin?.write('go\n'),
+    async dispose() {
+      child.stdin?.end();
+      await jail.end();
+    },
+  };
+}
+
+export function runLabTests(options: RunOptions, prepared?: PreparedRun): Promise<RunOutcome> {
   const { root, labs } = options;
   const bySlug = new Map(labs.map((l) => [path.resolve(root, testFile(l)), l]));
+  const labOf = (file: string | undefined) => (file ? bySlug.get(path.resolve(root, file)) : undefined);
   const results = new Map<string, TestResult[]>(labs.map((l) => [l.slug, []]));
+  const expected = new Map<string, number>();
+  const problems = new Map<string, string[]>(labs.map((l) => [l.slug, []]));
+  const runProblems: string[] = [];
   const otherOutput: string[] = [];
-  const args = [vitestCli, 'run', ...labs.map(testFile), `--reporter=${reporter}`, '--color=false'];
-  if (options.timeoutMs)
-    args.push(`--testTimeout=${options.timeoutMs}`, `--hookTimeout=${options.timeoutMs}`);
-  if (options.bail) args.push('--bail=1');
-  const child = spawn(process.execPath, args, {
-    cwd: root,
-    env: { ...process.env, LAB_DIR: path.resolve(root, options.labDir), NO_COLOR: '1', FORCE_COLOR: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  let ended: Extract<GradeEvent, { kind: 'run-end' }> | undefined;
+  let stoppedBy: NodeJS.Signals | undefined;
+
+  const { child, jail, go } = prepared ?? prepareRun(options);
+  go();
   const onLine = (line: string) => {
     if (!line.startsWith('@@grade ')) {
       if (line.trim()) otherOutput.push(line);
       return;
     }
     const event = JSON.parse(line.slice(8)) as GradeEvent;
-    const lab = bySlug.get(path.resolve(event.file));
+    if (event.kind === 'run-end') {
+      ended = event;
+      for (const error of event.errors) {
+        const lab = labOf(error.file);
+        const text = `an error outside the tests: ${error.message.split('\n')[0]}`;
+        if (lab) problems.get(lab.slug)?.push(text);
+        else runProblems.push(text);
+      }
+      return;
+    }
+    const lab = labOf(event.file);
     if (!lab) return;
+    if (event.kind === 'collected') {
+      expected.set(lab.slug, event.tests);
+      return;
+    }
+    if (event.kind === 'module-error') {
+      problems.get(lab.slug)?.push(`its test file failed to load: ${event.error?.split('\n')[0] ?? '?'}`);
+      return;
+    }
     const result: TestResult = {
       name: event.name,
       state: event.state,
@@ -79,17 +174,54 @@ export function runLabTests(options: RunOptions): Promise<RunOutcome> {
     results.get(lab.slug)?.push(result);
     options.onResult?.(lab, result);
   };
-  readline.createInterface({ input: child.stdout }).on('line', onLine);
-  readline.createInterface({ input: child.stderr }).on('line', (l) => l.trim() && otherOutput.push(l));
-  // Ctrl-C on the grader stops the tests too; their own cleanup kills the labs they started.
-  const stop = () => child.kill('SIGTERM');
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  readline.createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', onLine);
+  readline
+    .createInterface({ input: child.stderr as NodeJS.ReadableStream })
+    .on('line', (l) => l.trim() && otherOutput.push(l));
+  // A signal to the grader stops the run at once, the whole tree with it; the outcome says it was stopped.
+  const stop = (signal: NodeJS.Signals) => {
+    stoppedBy ??= signal;
+    void jail.end();
+  };
+  for (const s of stopSignals) process.on(s, stop);
+  // Once vitest has exited, whatever is left is killed at once: a leftover that holds vitest's stdout would
+  // otherwise keep the pipe (and this run) open for ever.
+  let ending: Promise<number> | undefined;
+  child.on('exit', () => {
+    ending = jail.end();
+  });
   return new Promise((resolve) => {
-    child.on('close', (exitCode) => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve({ results, exitCode, otherOutput });
+    child.on('close', async (exitCode, signal) => {
+      for (const s of stopSignals) process.off(s, stop);
+      const leftovers = await (ending ?? jail.end());
+      if (stoppedBy) runProblems.unshift(`the grader was stopped by ${stoppedBy} before the tests finished`);
+      else if (!ended)
+        runProblems.push(
+          `vitest ended without finishing the run (${signal ? `killed by ${signal}` : `exit code ${exitCode}`})`,
+        );
+      for (const lab of labs) {
+        const own = problems.get(lab.slug) as string[];
+        const want = expected.get(lab.slug);
+        const got = results.get(lab.slug)?.length ?? 0;
+        if (want === undefined && own.length === 0) own.push('its test file was never collected');
+        else if (want !== undefined && got < want && !options.bail)
+          own.push(`only ${got} of its ${want} tests reported a result`);
+      }
+      const troubled = labs.filter((l) => problems.get(l.slug)?.length);
+      const allPassed = [...results.values()].flat().every((r) => r.state !== 'failed');
+      if (exitCode !== 0 && !stoppedBy && ended && allPassed && troubled.length === 0 && !options.bail)
+        runProblems.push(
+          `vitest exited with code ${exitCode ?? signal} although every result it sent passed`,
+        );
+      // A problem no file claims belongs to the labs already in trouble (a dead worker leaves its file short of
+      // results), or to every lab when none is.
+      for (const text of runProblems)
+        for (const lab of troubled.length && !stoppedBy ? troubled : labs) problems.get(lab.slug)?.push(text);
+      // Being stopped explains the rest (the missing results): it comes first.
+      if (stoppedBy)
+        for (const own of problems.values())
+          own.sort((a, b) => Number(b === runProblems[0]) - Number(a === runProblems[0]));
+      resolve({ results, expected, problems, exitCode, stoppedBy, leftovers, otherOutput });
     });
   });
 }

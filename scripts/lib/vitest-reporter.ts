@@ -1,19 +1,26 @@
-// A vitest reporter for the grader: one line per finished test, `@@grade {json}`, so the grader can show
-// progress as it happens and keep exact results. Everything else vitest prints is ignored by the grader.
+// A vitest reporter for the grader: one line per event, `@@grade {json}`, so the grader can show progress as it
+// happens and keep exact results. Besides each test's result it says how many tests each file HAS (when the
+// file is collected, before any runs) and how the run ended (with vitest's unhandled errors, a dead worker
+// among them): a grade is computed against what should have arrived, not against what did.
+// Everything else vitest prints is ignored by the grader.
 import type { Reporter, TestCase, TestModule } from 'vitest/node';
 
 type UserConsoleLog = Parameters<NonNullable<Reporter['onUserConsoleLog']>>[0];
+type RunEnd = Parameters<NonNullable<Reporter['onTestRunEnd']>>;
 
-export interface GradeEvent {
-  kind: 'test' | 'module-error';
-  file: string;
-  name: string;
-  state: 'passed' | 'failed' | 'skipped' | 'pending';
-  error?: string;
-  /** What the test printed to stderr: the harness prints a lab's output there when a test fails or times out. */
-  log?: string;
-  durationMs?: number;
-}
+export type GradeEvent =
+  | {
+      kind: 'test' | 'module-error';
+      file: string;
+      name: string;
+      state: 'passed' | 'failed' | 'skipped' | 'pending';
+      error?: string;
+      /** What the test printed to stderr: the harness prints a lab's output there when a test fails or times out. */
+      log?: string;
+      durationMs?: number;
+    }
+  | { kind: 'collected'; file: string; tests: number }
+  | { kind: 'run-end'; reason: string; errors: { message: string; file?: string }[] };
 
 function emit(event: GradeEvent): void {
   process.stdout.write(`@@grade ${JSON.stringify(event)}\n`);
@@ -21,6 +28,10 @@ function emit(event: GradeEvent): void {
 
 export default class GradeReporter implements Reporter {
   private readonly logs = new Map<string, string>();
+
+  onTestModuleCollected(module: TestModule): void {
+    emit({ kind: 'collected', file: module.moduleId, tests: [...module.children.allTests()].length });
+  }
 
   onUserConsoleLog(log: UserConsoleLog): void {
     if (log.type !== 'stderr' || !log.taskId) return;
@@ -51,5 +62,16 @@ export default class GradeReporter implements Reporter {
         error: error.message,
       });
     }
+  }
+
+  onTestRunEnd(_modules: RunEnd[0], errors: RunEnd[1], reason: RunEnd[2]): void {
+    emit({
+      kind: 'run-end',
+      reason,
+      errors: errors.map((e) => ({
+        message: String(e.message ?? e),
+        file: typeof e.VITEST_TEST_PATH === 'string' ? e.VITEST_TEST_PATH : undefined,
+      })),
+    });
   }
 }
