@@ -5,7 +5,8 @@
 // ones drifted.
 import fs from 'node:fs';
 import path from 'node:path';
-import { labOrFail } from './lib/cli.ts';
+import { parseCli } from './lib/cli.ts';
+import { labOrFail } from './lib/registry.ts';
 import {
   compare,
   parseFile,
@@ -20,14 +21,18 @@ import {
 } from './lib/transcript.ts';
 import { transcripts } from './transcripts.ts';
 
-const args = process.argv.slice(2);
-const check = args.includes('--check');
-const force = args.includes('--force');
-const wanted = args.filter((a) => !a.startsWith('--'));
-if (args.some((a) => a.startsWith('--') && a !== '--check' && a !== '--force')) {
-  console.error('usage: npm run record [NN…] [-- --check | --force]');
-  process.exit(2);
-}
+const { values, positionals: wanted } = parseCli({
+  command: 'record',
+  args: '[NN ...]',
+  about: [
+    "runs each transcript of scripts/transcripts.ts (or lab NN's) on the reference Node and writes docs/transcripts/",
+  ],
+  flags: {
+    check: { type: 'boolean', help: 'write nothing; say which transcripts drifted (exit 1 if any)' },
+    force: { type: 'boolean', help: 'rewrite even when only masked values (ports, times) differ' },
+  },
+});
+const { check, force } = values;
 const ids = wanted.map((w) => labOrFail(w).id);
 const chosen = transcripts.filter((t) => ids.length === 0 || ids.includes(t.lab));
 
