@@ -1,5 +1,5 @@
-// Lab 15: WebSocket (RFC 6455) on the raw socket: the opening handshake with node:crypto, then frames (FIN,
-// opcodes, masking, 7/16/64-bit lengths, fragments), UTF-8 checks and the close handshake, with no library.
+// Lab 15: WebSocket (RFC 6455) on the raw socket (notes 003): the opening handshake with node:crypto, then
+// frames (FIN, opcodes, masking, 7/16/64-bit lengths, fragments), UTF-8 checks and the close handshake, no library.
 // Run: npm run lab 15 (the demo) · npm run lab 15 server (echo) · npm run lab 15 chat, then open http://127.0.0.1:8090/
 // Server flags: -- --port N (default 8090) --max-size BYTES --max-buffered BYTES --idle-ms MS
 import { createHash, randomBytes } from 'node:crypto';

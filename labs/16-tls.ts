@@ -1,5 +1,5 @@
-// Lab 16: TLS and HTTPS: chapter 01's greeting echo over tls.createServer / tls.connect, and https.createServer,
-// with a throw-away CA and a server certificate made at run time by openssl (nothing secret is committed).
+// Lab 16: TLS and HTTPS (notes 003): chapter 01's greeting echo over tls.createServer / tls.connect, and
+// https.createServer, with a throw-away CA and a server certificate made at run time by openssl (no secret in git).
 // Run: npm run lab 16 (the demo) · npm run lab 16 server · npm run lab 16 https · npm run lab 16 client -- --ca PATH
 // Flags: -- --port N (default 8443) --ca PATH (client: the CA to trust) --servername NAME (client: SNI and the name checked)
 import { execFileSync } from 'node:child_process';

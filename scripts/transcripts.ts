@@ -476,4 +476,121 @@ export const sessions: readonly Transcript[] = [
   session12('nc-bystander', 'bystander'),
 ];
 
-export const transcripts: readonly Transcript[] = [...demos, ...sessions];
+// Chapter 15: the echo server met by nc (RFC 6455's example handshake and frames, as octal escapes: dash's
+// printf has no \x) and by a plain HTTP GET.
+const lab15 = {
+  server: 'npm run lab 15 server',
+  nc:
+    "printf 'GET / HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n" +
+    "\\201\\205\\067\\372\\041\\075\\177\\237\\115\\121\\130\\210\\202\\000\\000\\000\\000\\003\\350' | nc -N 127.0.0.1 8090 | xxd",
+  curl: 'curl -si http://127.0.0.1:8090/',
+};
+const steps15: Step[] = [
+  { start: 'server' },
+  { start: 'nc' },
+  { exit: 'nc' },
+  { wait: 'server', line: /disconnected$/ },
+  { start: 'curl' },
+  { exit: 'curl' },
+  { wait: 'server', line: /rejected: 400/ },
+  { kill: 'server', signal: 'SIGINT' },
+  { exit: 'server' },
+];
+const session15 = (name: string, shown: keyof typeof lab15) =>
+  session('15', name, shown, lab15, {
+    port: 8090,
+    server: 'server',
+    steps: steps15,
+    tools: ['nc', 'xxd', 'curl'],
+  });
+
+// Chapter 16: each server makes its own CA; the clients name the file it prints (`ca: PATH`), as a reader
+// copies it from one terminal into the other.
+const caFile = '/tmp/lab16-XXXXXX/ca.pem';
+const caLine = /\bca: (\S+)$/;
+const lab16 = {
+  server: 'npm run lab 16 server',
+  s_client: `openssl s_client -connect 127.0.0.1:8443 -servername localhost -CAfile ${caFile} -verify_return_error -verify_hostname localhost -brief 2>&1`,
+  s_untrusted:
+    'openssl s_client -connect 127.0.0.1:8443 -servername localhost -verify_return_error -brief < /dev/null 2>&1',
+  client: `npm run lab 16 client -- --ca ${caFile}`,
+  untrusted: 'npm run lab 16 client',
+};
+const steps16: Step[] = [
+  { start: 'server' },
+  { wait: 'server', line: caLine, fills: caFile },
+  { start: 's_client' },
+  { wait: 's_client', line: /^hello$/ },
+  { type: 's_client', text: 'world!\n' },
+  { wait: 's_client', line: /^world!$/ },
+  { eof: 's_client' },
+  { exit: 's_client' },
+  { wait: 'server', line: / closed$/ },
+  { start: 's_untrusted' },
+  { exit: 's_untrusted' },
+  { wait: 'server', line: /handshake failed: ERR_SSL_TLSV1_ALERT_UNKNOWN_CA/ },
+  { start: 'client' },
+  { wait: 'client', line: /^hello$/ },
+  { type: 'client', text: 'world!\n' },
+  { wait: 'client', line: /^world!$/ },
+  { eof: 'client' },
+  { exit: 'client' },
+  { wait: 'server', line: / closed$/, count: 2 },
+  { start: 'untrusted' },
+  { exit: 'untrusted' },
+  { wait: 'server', line: /handshake failed: ECONNRESET/ },
+  { kill: 'server', signal: 'SIGINT' },
+  { exit: 'server' },
+];
+/** OpenSSL starts an error line with the thread's id. */
+const opensslThread: Mask = [/^[0-9A-F]+:error:/gm, 'THREAD:error:'];
+const session16 = (name: string, shown: keyof typeof lab16) =>
+  session('16', name, shown, lab16, {
+    port: 8443,
+    server: 'server',
+    steps: steps16,
+    masks: [opensslThread],
+    tools: ['openssl'],
+  });
+const https16 = {
+  https: 'npm run lab 16 https',
+  curl: `curl -sS --cacert ${caFile} https://localhost:8443/`,
+  untrusted: 'curl -sS https://localhost:8443/',
+};
+const stepsHttps16: Step[] = [
+  { start: 'https' },
+  { wait: 'https', line: caLine, fills: caFile },
+  { start: 'curl' },
+  { exit: 'curl' },
+  { wait: 'https', line: /: 200$/ },
+  { start: 'untrusted' },
+  { exit: 'untrusted' },
+  { wait: 'https', line: /handshake failed: ERR_SSL_TLSV1_ALERT_UNKNOWN_CA/ },
+  { kill: 'https', signal: 'SIGINT' },
+  { exit: 'https' },
+];
+const sessionHttps16 = (name: string, shown: keyof typeof https16) =>
+  session('16', name, shown, https16, {
+    port: 8443,
+    server: 'https',
+    steps: stepsHttps16,
+    tools: ['openssl', 'curl'],
+  });
+
+const protocols: readonly Transcript[] = [
+  demo('15'),
+  session15('server', 'server'),
+  session15('nc-hello', 'nc'),
+  session15('curl-plain-get', 'curl'),
+  demo('16', { tools: ['openssl'] }),
+  session16('server', 'server'),
+  session16('client', 'client'),
+  session16('client-untrusted', 'untrusted'),
+  session16('s_client', 's_client'),
+  session16('s_client-untrusted', 's_untrusted'),
+  sessionHttps16('https', 'https'),
+  sessionHttps16('curl', 'curl'),
+  sessionHttps16('curl-untrusted', 'untrusted'),
+];
+
+export const transcripts: readonly Transcript[] = [...demos, ...sessions, ...protocols];

@@ -17,8 +17,12 @@ export type Mask = readonly [RegExp, string];
 export type Step =
   /** Start a process of the transcript (the shown one starts first unless a step starts it). */
   | { start: string }
-  /** Wait until that process prints a line matching `line` (the `count`th such line). */
-  | { wait: string; line: RegExp; count?: number }
+  /**
+   * Wait until that process prints a line matching `line` (the `count`th such line). With `fills`, the
+   * line's first group replaces that text in every command started afterwards: what a reader copies from
+   * one terminal into another (the CA file a server made, `--ca /tmp/lab16-XXXXXX/ca.pem`).
+   */
+  | { wait: string; line: RegExp; count?: number; fills?: string }
   /** Type into its stdin. */
   | { type: string; text: string }
   /** Close its stdin (Ctrl-D). */
@@ -322,9 +326,11 @@ export async function runTranscript(t: Transcript, options: RunOptions): Promise
     if (!p) throw new Error(`transcript ${t.lab}/${t.name}: step uses '${name}' before starting it`);
     return p;
   };
+  const filled: [string, string][] = [];
   const start = async (name: string) => {
     let command = commands[name];
     if (command === undefined) throw new Error(`transcript ${t.lab}/${t.name}: no command named '${name}'`);
+    for (const [placeholder, value] of filled) command = command.split(placeholder).join(value);
     const extra: string[] = [];
     if (!options.asTyped) {
       if (t.rewrite) command = t.rewrite(command, tmp());
@@ -361,6 +367,12 @@ export async function runTranscript(t: Transcript, options: RunOptions): Promise
           `line ${step.line}`,
           within,
         );
+        if (step.fills !== undefined) {
+          const value = step.line.exec(p.lines.filter((l) => step.line.test(l))[count - 1] as string)?.[1];
+          if (value === undefined)
+            throw new Error(`transcript ${t.lab}/${t.name}: ${step.line} has no group to fill ${step.fills}`);
+          filled.push([step.fills, value]);
+        }
       } else if ('type' in step) get(step.type).child.stdin?.write(step.text);
       else if ('eof' in step) get(step.eof).child.stdin?.end();
       else if ('kill' in step) killGroup(get(step.kill), step.signal);
