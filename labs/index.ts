@@ -800,4 +800,38 @@ export const labs: readonly Lab[] = [
       },
     ],
   },
+  {
+    id: '14',
+    slug: '14-http',
+    title: { zh: 'HTTP/1.1 就是 TCP 上的文本', en: 'HTTP/1.1 is text over TCP' },
+    goal: {
+      zh: '只用 net 写一个小小的 HTTP/1.1 服务器：请求行、头部、Content-Length 请求体、chunked 响应、keep-alive 与管线化，以及 400/405/408/413/431 这些上限；再反过来手写请求发给 node:http，看清 http.Server 就是 net.Server 的子类',
+      en: 'Write a small HTTP/1.1 server on net alone: request line, headers, Content-Length bodies, chunked responses, keep-alive and pipelining, and the limits behind 400/405/408/413/431; then type a request by hand to node:http and see that http.Server is a subclass of net.Server',
+    },
+    roles: ['server', 'raw'],
+    notes: ['002', '003'],
+    exercises: [
+      {
+        region: 'chunked',
+        task: {
+          zh: '写 chunked 编码的响应体：每个非空的片段写成"十六进制长度 CRLF 字节 CRLF"，最后写一个长度为 0 的块 "0\\r\\n\\r\\n" 表示结束',
+          en: 'Write a chunked body: each non-empty piece as "size in hex, CRLF, the bytes, CRLF", then the last chunk of size 0, "0\\r\\n\\r\\n", to end the body',
+        },
+        hints: [
+          {
+            zh: '长度是字节数，不是字符数："你好\\n" 是 7 个字节。先 Buffer.from(piece)，再看 .length。',
+            en: 'The size counts bytes, not characters: "你好\\n" is 7 bytes. Buffer.from(piece) first, then .length.',
+          },
+          {
+            zh: '空片段要跳过：长度为 0 的块就是"结束"。十六进制用 n.toString(16)。',
+            en: 'Skip empty pieces: a chunk of size 0 means "the end". Hex is n.toString(16).',
+          },
+          {
+            zh: "for (const piece of pieces) { const bytes = Buffer.from(piece); if (!bytes.length) continue; socket.write(bytes.length.toString(16) + '\\r\\n'); socket.write(bytes); socket.write('\\r\\n'); } socket.write('0\\r\\n\\r\\n');",
+            en: "for (const piece of pieces) { const bytes = Buffer.from(piece); if (!bytes.length) continue; socket.write(bytes.length.toString(16) + '\\r\\n'); socket.write(bytes); socket.write('\\r\\n'); } socket.write('0\\r\\n\\r\\n');",
+          },
+        ],
+      },
+    ],
+  },
 ];
