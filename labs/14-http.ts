@@ -272,9 +272,10 @@ function createHttpServer(limits: Limits, log: Log): net.Server {
         pending = pending.subarray(used);
         served++;
         const res = route(request);
-        log(
-          `${peer} ${request.method} ${request.target} HTTP/${request.version} -> ${res.status} (request ${served} on this connection)`,
-        );
+        if (limits.logRequests)
+          log(
+            `${peer} ${request.method} ${request.target} HTTP/${request.version} -> ${res.status} (request ${served} on this connection)`,
+          );
         writeResponse(socket, res, request.method === 'HEAD', request.keepAlive);
         if (!request.keepAlive) {
           closing = true;

@@ -97,6 +97,7 @@ async function main(): Promise<void> {
     '0',
     '--keep-alive-ms',
     '60000',
+    '--quiet',
   ]);
   const node = await start([fileURLToPath(import.meta.url), '--role', 'node-http']);
   console.log(
