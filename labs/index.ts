@@ -764,6 +764,68 @@ export const labs: readonly Lab[] = [
     ],
   },
   {
+    id: '13',
+    part: 'protocols',
+    slug: '13-framing',
+    title: { zh: '消息分帧：粘包与拆包', en: 'Message framing: one data event is not one message' },
+    roles: ['server', 'client'],
+    notes: ['001', '002'],
+    exercises: [
+      {
+        region: 'frame-decoder',
+        task: {
+          zh: '写长度前缀解码器：把收到的块攒起来，凑够 4 字节就读出大端无符号长度（超过 maxSize 就抛 FramingError），凑够这么多字节就 yield 一条消息；一个块里可能有半条、一条或好几条消息，头部也可能被切开；流结束时还剩半个帧就抛 FramingError',
+          en: 'Write the length-prefix decoder: gather the chunks; once 4 bytes are there read the big-endian unsigned length (over maxSize: throw a FramingError), once that many bytes are there yield one message; a chunk may hold half a message, one, or several, and may cut a header; a stream that ends inside a frame throws a FramingError',
+        },
+        hints: [
+          {
+            zh: '需要跨块保存的状态只有两样：还没交出去的字节（parts 和它们的总长 have），以及当前帧头说的长度（还没读到头时为 -1）。',
+            en: 'Only two things must survive from one chunk to the next: the bytes not yet handed out (parts and their total, have), and the size the current header announced (-1 while the header is incomplete).',
+          },
+          {
+            zh: '写一个 take(n)：把 parts 拼起来（只有一块时不用拼），返回前 n 个字节，其余留在 parts 里。每来一块，就循环：没读头且 have >= 4 时读头；读了头且 have >= size 时交出一条消息；两样都不够就等下一块。',
+            en: 'Write take(n): join parts (no copy when there is only one), return the first n bytes and keep the rest. For each chunk, loop: with no header yet and have >= 4, read one; with a header and have >= size, hand out a message; with neither, wait for the next chunk.',
+          },
+          {
+            zh: "size = take(4).readUInt32BE(0); if (size > maxSize) throw new FramingError('frame header announces ' + size + ' bytes, over the limit of ' + maxSize); 循环结束后：size !== -1 或 have > 0 说明流停在半个帧里，分别抛出 'the stream ended inside a frame (…)' 和 '…inside a frame header (…)'。",
+            en: "size = take(4).readUInt32BE(0); if (size > maxSize) throw new FramingError('frame header announces ' + size + ' bytes, over the limit of ' + maxSize); after the loop, size !== -1 or have > 0 means the stream stopped inside a frame: throw 'the stream ended inside a frame (…)' or '…inside a frame header (…)'.",
+          },
+        ],
+      },
+    ],
+  },
+  {
+    id: '14',
+    part: 'protocols',
+    slug: '14-http',
+    title: { zh: 'HTTP/1.1 就是 TCP 上的文本', en: 'HTTP/1.1 is text over TCP' },
+    roles: ['server', 'raw'],
+    notes: ['002', '003'],
+    exercises: [
+      {
+        region: 'chunked',
+        task: {
+          zh: '写 chunked 编码的响应体：每个非空的片段写成"十六进制长度 CRLF 字节 CRLF"，最后写一个长度为 0 的块 "0\\r\\n\\r\\n" 表示结束',
+          en: 'Write a chunked body: each non-empty piece as "size in hex, CRLF, the bytes, CRLF", then the last chunk of size 0, "0\\r\\n\\r\\n", to end the body',
+        },
+        hints: [
+          {
+            zh: '长度是字节数，不是字符数："你好\\n" 是 7 个字节。先 Buffer.from(piece)，再看 .length。',
+            en: 'The size counts bytes, not characters: "你好\\n" is 7 bytes. Buffer.from(piece) first, then .length.',
+          },
+          {
+            zh: '空片段要跳过：长度为 0 的块就是"结束"。十六进制用 n.toString(16)。',
+            en: 'Skip empty pieces: a chunk of size 0 means "the end". Hex is n.toString(16).',
+          },
+          {
+            zh: "for (const piece of pieces) { const bytes = Buffer.from(piece); if (!bytes.length) continue; socket.write(bytes.length.toString(16) + '\\r\\n'); socket.write(bytes); socket.write('\\r\\n'); } socket.write('0\\r\\n\\r\\n');",
+            en: "for (const piece of pieces) { const bytes = Buffer.from(piece); if (!bytes.length) continue; socket.write(bytes.length.toString(16) + '\\r\\n'); socket.write(bytes); socket.write('\\r\\n'); } socket.write('0\\r\\n\\r\\n');",
+          },
+        ],
+      },
+    ],
+  },
+  {
     id: '15',
     part: 'protocols',
     slug: '15-websocket',

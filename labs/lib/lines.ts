@@ -1,5 +1,6 @@
 // Line framing over a byte stream. TCP delivers bytes, not messages: one 'data' event can hold half a line,
-// several lines, or half of a UTF-8 character. This turns any chunking into whole lines.
+// several lines, or half of a UTF-8 character. This turns any chunking into whole lines: the framer you wrote
+// in chapter 13 (labs/13-framing.ts, readLines), as a callback for the labs that share it.
 
 export interface LineOptions {
   /** Longest line accepted, in bytes. Past it `onOverflow` runs and framing stops: nothing grows without bound. */

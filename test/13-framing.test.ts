@@ -1,0 +1,364 @@
+// Lab 13: a 'data' event is not a message (粘包 / 拆包); the line and length-prefix framers; the echo server's limits.
+import { once } from 'node:events';
+import net from 'node:net';
+import { execa } from 'execa';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { seededRandom } from '../labs/lib/random.ts';
+import { type LabProcess, labFile, spawnLab } from './helpers/lab.ts';
+
+// The framers come from the lab under test (labs/, or a learner's file when grading), not from a copy.
+type Lab13 = typeof import('../labs/13-framing.ts');
+const { readFrames, readLines, encodeFrame } = (await import(labFile('13'))) as Lab13;
+
+const MiB = 1024 * 1024;
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}
+
+/** The error a framer throws on these chunks (fails if it throws none). */
+async function framingError(items: AsyncIterable<unknown>): Promise<string> {
+  try {
+    await collect(items);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  throw new Error('the framer threw no error');
+}
+
+// #region property
+// Seeds and message sizes are in the test names, so a failure says how to reproduce it.
+const SEEDS = [1, 7, 42, 2026, 31337];
+
+/** Messages for one seed: always an empty one, a 1-byte one and a 1 MiB one, plus random binary ones. */
+function messagesFor(seed: number): Buffer<ArrayBufferLike>[] {
+  const random = seededRandom(seed);
+  const int = (n: number) => Math.floor(random() * n);
+  const randomBytes = (size: number) => {
+    const bytes = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) bytes[i] = int(256);
+    return bytes;
+  };
+  const messages: Buffer<ArrayBufferLike>[] = [Buffer.alloc(0), randomBytes(1), randomBytes(MiB)];
+  for (let i = 0; i < 20; i++) messages.push(randomBytes(int(3) === 0 ? int(5) : int(3000)));
+  // Shuffle, so the big one and the empty one are anywhere in the stream.
+  for (let i = messages.length - 1; i > 0; i--) {
+    const j = int(i + 1);
+    [messages[i], messages[j]] = [messages[j] as Buffer, messages[i] as Buffer];
+  }
+  return messages;
+}
+
+/** Cuts `stream` into chunks: at random points, and always inside every 4-byte header (after its 1st-3rd byte). */
+function randomChunks(stream: Buffer, messages: Buffer[], seed: number): Buffer[] {
+  const random = seededRandom(seed * 31 + 1);
+  const cuts = new Set<number>();
+  let at = 0;
+  for (const m of messages) {
+    cuts.add(at + 1 + Math.floor(random() * 3)); // inside this message's header
+    at += 4 + m.length;
+  }
+  for (let i = 0; i < 200; i++) cuts.add(Math.floor(random() * stream.length));
+  const points = [...cuts].filter((c) => c > 0 && c < stream.length).sort((a, b) => a - b);
+  return [0, ...points].map((from, i) => stream.subarray(from, points[i] ?? stream.length));
+}
+
+const sizesOf = (seed: number) => messagesFor(seed).map((m) => m.length);
+
+describe('lab 13: the length-prefix decoder, a seeded property test', () => {
+  for (const seed of SEEDS) {
+    it(`seed ${seed}: messages of ${sizesOf(seed).join(', ')} bytes come out identical and in order, coalesced or cut at random and inside every header`, async () => {
+      const messages = messagesFor(seed);
+      const stream = Buffer.concat(messages.map((m) => encodeFrame(m)));
+      const chunkings = { coalesced: [stream], random: randomChunks(stream, messages, seed) };
+      for (const [name, chunks] of Object.entries(chunkings)) {
+        const out = await collect(readFrames(chunks, MiB));
+        expect(out.length, `${name}: ${chunks.length} chunks`).toBe(messages.length);
+        out.forEach((m, i) => {
+          expect(m.equals(messages[i] as Buffer), `${name}: message ${i}`).toBe(true);
+        });
+      }
+    });
+  }
+
+  it(`seed ${SEEDS[0]}: the same messages one byte at a time (${sizesOf(SEEDS[0] as number).length} messages; the 1 MiB one byte by byte for its first and last 64 KiB) come out identical and in order`, async () => {
+    const messages = messagesFor(SEEDS[0] as number);
+    const stream = Buffer.concat(messages.map((m) => encodeFrame(m)));
+    // The middle of the 1 MiB payload goes in one piece: a million 1-byte chunks would take seconds, and
+    // 64 KiB a byte at a time on each side of it already crosses every state the decoder has.
+    let at = 0;
+    for (const m of messages) {
+      if (m.length === MiB) break;
+      at += 4 + m.length;
+    }
+    const middle = { from: at + 4 + 64 * 1024, to: at + 4 + MiB - 64 * 1024 };
+    function* bytes() {
+      for (let i = 0; i < stream.length; i++) {
+        if (i === middle.from) {
+          yield stream.subarray(middle.from, middle.to);
+          i = middle.to - 1;
+        } else yield stream.subarray(i, i + 1);
+      }
+    }
+    const out = await collect(readFrames(bytes(), MiB));
+    expect(out.map((m) => m.length)).toEqual(messages.map((m) => m.length));
+    out.forEach((m, i) => {
+      expect(m.equals(messages[i] as Buffer), `message ${i}`).toBe(true);
+    });
+  });
+});
+// #endregion property
+
+describe('lab 13: the framers and their errors', () => {
+  it('a header split across chunks is read once all four bytes are there; an empty message is a message', async () => {
+    const frame = encodeFrame(Buffer.from('hello'));
+    expect([...frame.subarray(0, 4)]).toEqual([0, 0, 0, 5]);
+    const parts = [frame.subarray(0, 1), frame.subarray(1, 3), frame.subarray(3, 6), frame.subarray(6)];
+    expect((await collect(readFrames(parts, 100))).map(String)).toEqual(['hello']);
+    const empties = Buffer.concat([encodeFrame(Buffer.alloc(0)), encodeFrame(Buffer.alloc(0))]);
+    expect((await collect(readFrames([empties], 100))).map((m) => m.length)).toEqual([0, 0]);
+  });
+
+  it('a header announcing more than the limit is an error at once, before any payload byte is buffered', async () => {
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(11);
+    // Only the header: the decoder must not wait for 11 bytes that would push it over its limit.
+    expect(await framingError(readFrames([header], 10))).toBe(
+      'frame header announces 11 bytes, over the limit of 10',
+    );
+    expect((await collect(readFrames([encodeFrame(Buffer.alloc(10))], 10))).length).toBe(1);
+  });
+
+  it('a stream that ends inside a frame, in its header or its payload, is an error, not a lost message', async () => {
+    const frame = encodeFrame(Buffer.from('0123456789'));
+    expect(await framingError(readFrames([frame.subarray(0, 7)], 100))).toBe(
+      'the stream ended inside a frame (3 of 10 payload bytes)',
+    );
+    expect(await framingError(readFrames([frame.subarray(0, 2)], 100))).toBe(
+      'the stream ended inside a frame header (2 of 4 bytes)',
+    );
+  });
+
+  it('readLines gives whole lines whatever the chunking, LF or CRLF, a UTF-8 character split across chunks included', async () => {
+    const bytes = Buffer.from('héllo\r\nworld\n你好\r\n');
+    const oneByOne = [...bytes].map((b) => Buffer.from([b]));
+    expect(await collect(readLines(oneByOne, 100))).toEqual(['héllo', 'world', '你好']);
+    expect(await collect(readLines([bytes], 100))).toEqual(['héllo', 'world', '你好']);
+  });
+
+  it('readLines: a line over the limit is an error as soon as the limit is passed, without waiting for its end', async () => {
+    expect(await collect(readLines([Buffer.from(`${'x'.repeat(8)}\r\n`)], 8))).toEqual(['x'.repeat(8)]);
+    expect(await framingError(readLines([Buffer.from(`${'x'.repeat(9)}\n`)], 8))).toBe(
+      'line longer than 8 bytes',
+    );
+    // No '\n' yet, 10 bytes buffered with a limit of 8: the error comes now, the buffer does not grow.
+    const endless = (async function* () {
+      for (;;) yield Buffer.from('xxxxx');
+    })();
+    expect(await framingError(readLines(endless, 8))).toBe('line longer than 8 bytes');
+    expect(await framingError(readLines([Buffer.from('bye')], 8))).toBe(
+      "the stream ended inside a line (3 bytes and no '\\n')",
+    );
+  });
+});
+
+describe('lab 13: the demo', () => {
+  // One run of the demo, read by both tests (it takes about a second to start).
+  let demo: LabProcess;
+  beforeAll(async () => {
+    demo = spawnLab('13');
+    await demo.exited;
+  });
+
+  it("shows 粘包 and 拆包 on a real connection: 3 writes arrive as 1 'data', 1 write as several; the framers see the messages", async () => {
+    expect(await demo.exited).toEqual({ exitCode: 0, signal: undefined });
+    const out = demo.output();
+    expect(out).toContain(
+      `[server] 3 write() calls arrived as 1 'data' event(s): "alice\\r\\nhello\\r\\nbyebye\\r\\n"`,
+    );
+    expect(out).toContain(`[lines] readLines() sees 3 lines: "alice", "hello", "byebye"`);
+    // Splitting: several chunks that add up to the one write (their sizes are Node's read size, not ours).
+    const [, total, count, sizes] = out.match(
+      /\[server\] 1 write\(\) call of (\d+) bytes arrived as (\d+) 'data' events: ([\d, ]+)/,
+    ) as RegExpMatchArray;
+    const chunkSizes = (sizes as string).split(', ').map(Number);
+    expect(Number(count)).toBeGreaterThan(1);
+    expect(chunkSizes.length).toBe(Number(count));
+    expect(chunkSizes.reduce((a, b) => a + b, 0)).toBe(Number(total));
+    expect(out).toContain('[frames] readFrames() sees 1 message: (150000 bytes)');
+    expect(out).toContain(`[server] 9 write() calls arrived as 9 'data' events: 1, 1, 1, 1, 1, 1, 1, 1, 1`);
+    expect(out).toContain('[frames] readFrames() sees 1 message: "hello"');
+    expect(demo.matching(/^\[alice\] < /).map((m) => m.input)).toEqual([
+      '[alice] < "hello"',
+      '[alice] < "你好"',
+      '[alice] < ""',
+    ]);
+    expect(demo.matching(/over the limit of 1048576: closing$/)).toHaveLength(1);
+    expect(demo.matching(/the stream ended inside a frame \(3 of 10 payload bytes\): closing$/)).toHaveLength(
+      1,
+    );
+    expect(out).toContain('[bob] < "still up?"');
+    expect(out).toContain('[lines] a 5000-byte line, limit 4096: line longer than 4096 bytes');
+    expect(demo.stderr).toEqual([]);
+  });
+
+  it("erratum (note 002): data.replace(/\\r\\n/, '') on each 'data' takes a chunk for a message: three lines become one name", () => {
+    // The notes' chat would take "alicehello\r\nbyebye\r\n" as the nickname and never see 'byebye'.
+    expect(demo.output()).toContain(
+      `[notes] replace(/\\r\\n/, '') per 'data' sees 1 message(s): "alicehello\\r\\nbyebye\\r\\n"`,
+    );
+    expect(demo.output()).toMatch(/\[notes\] one message per 'data' would be ([2-9]|\d\d+) messages/);
+  });
+});
+
+describe('lab 13: the echo server', () => {
+  // One server for these tests (in order): limits small enough to reach, large enough for a 1 MiB message.
+  let server: LabProcess;
+  let port: number;
+  beforeAll(async () => {
+    server = spawnLab('13', ['server', '--port', '0', '--max-size', String(MiB), '--idle-ms', '1500']);
+    port = (await server.listening()).port;
+  });
+
+  /** A raw connection (no text decoding: frames are bytes) whose frames are read into an array. */
+  async function frameClient() {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.on('error', () => {});
+    onTestFinished(() => {
+      socket.destroy();
+    });
+    await once(socket, 'connect');
+    const closed = once(socket, 'close');
+    const got: Buffer[] = [];
+    let wake = () => {};
+    (async () => {
+      try {
+        for await (const m of readFrames(socket, 2 * MiB)) {
+          got.push(m);
+          wake();
+        }
+      } catch {
+        // a reset is a close too
+      }
+      wake();
+    })();
+    const until = async (n: number) => {
+      while (got.length < n && !socket.destroyed) await new Promise<void>((r) => (wake = r));
+      return got;
+    };
+    return { socket, got, until, closed };
+  }
+
+  it('echoes each message back as one frame, however the client cut them: 1 MiB, empty, binary', async () => {
+    const client = await frameClient();
+    const random = seededRandom(13);
+    const messages = [
+      Buffer.from('hello'),
+      Buffer.alloc(0),
+      Buffer.alloc(MiB, 0xab),
+      Buffer.from([0, 1, 2, 255, 0x0a, 0x0d]),
+    ];
+    const stream = Buffer.concat(messages.map((m) => encodeFrame(m)));
+    for (let at = 0; at < stream.length; ) {
+      const size = 1 + Math.floor(random() * (random() < 0.5 ? 5 : 100_000));
+      client.socket.write(stream.subarray(at, at + size));
+      at += size;
+    }
+    const got = await client.until(messages.length);
+    expect(got.map((m) => m.length)).toEqual([5, 0, MiB, 6]);
+    for (const [i, m] of got.entries()) expect(m.equals(messages[i] as Buffer)).toBe(true);
+    const key = `127.0.0.1:${client.socket.localPort}`;
+    await server.waitForLine(new RegExp(`${key} message 4: \\(6 bytes\\)$`));
+    expect(server.matching(new RegExp(`${key} message \\d+: `))).toHaveLength(4);
+  });
+
+  it('a header over --max-size closes that connection only, on the header alone; the server keeps serving', async () => {
+    const bad = await frameClient();
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(MiB + 1);
+    bad.socket.write(header);
+    // Closed on the header alone: the server does not wait for (or buffer) the bytes it announced.
+    await bad.closed;
+    await server.waitForLine(/frame header announces 1048577 bytes, over the limit of 1048576: closing$/);
+    const good = await frameClient();
+    good.socket.write(encodeFrame(Buffer.from('0123456789')));
+    expect((await good.until(1)).map(String)).toEqual(['0123456789']);
+    expect(server.matching(/over the limit/)).toHaveLength(1);
+  });
+
+  it('a stream that ends inside a frame is one clear line on the server and a closed connection', async () => {
+    const client = await frameClient();
+    client.socket.end(encodeFrame(Buffer.from('0123456789')).subarray(0, 7));
+    await client.closed;
+    await server.waitForLine(/the stream ended inside a frame \(3 of 10 payload bytes\): closing$/);
+  });
+
+  it('a peer that sends nothing for --idle-ms is closed', async () => {
+    const client = await frameClient();
+    const localPort = client.socket.localPort; // gone once the socket is closed
+    await client.closed;
+    await server.waitForLine(new RegExp(`127\\.0\\.0\\.1:${localPort} idle for 1500 ms: closing$`));
+  });
+
+  it('an independent peer, python3 with struct.pack(">I"), gets its messages back', async () => {
+    const script = `
+import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", ${port}))
+sent = [b"from python", b"", bytes(range(256)), "你好".encode()]
+for m in sent:
+    s.sendall(struct.pack(">I", len(m)) + m)
+buf, got = b"", []
+while len(got) < len(sent):
+    data = s.recv(65536)
+    if not data: sys.exit("closed early")
+    buf += data
+    while len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">I", buf[:4])[0]:
+        n = struct.unpack(">I", buf[:4])[0]
+        got.append(buf[4:4 + n]); buf = buf[4 + n:]
+print("same" if got == sent else "different", [len(m) for m in got])
+`;
+    const { stdout, exitCode } = await execa('python3', ['-c', script], { reject: false });
+    expect(exitCode).toBe(0);
+    expect(stdout).toBe('same [11, 0, 256, 6]');
+  });
+
+  it('the client role sends its arguments as frames and prints each echo; with no arguments, stdin lines', async () => {
+    const words = spawnLab('13', ['client', '--port', String(port), 'hello', '世界']);
+    const stdin = spawnLab('13', ['client', '--port', String(port)]);
+    await stdin.waitForLine(/each line you type is sent as one frame/);
+    stdin.write('one\ntwo\n');
+    stdin.endInput();
+    expect(await words.exited).toEqual({ exitCode: 0, signal: undefined });
+    expect(words.matching(/^\[client\] < /).map((m) => m.input)).toEqual([
+      '[client] < "hello"',
+      '[client] < "世界"',
+    ]);
+    expect(await stdin.exited).toEqual({ exitCode: 0, signal: undefined });
+    expect(stdin.matching(/^\[client\] < /).map((m) => m.input)).toEqual([
+      '[client] < "one"',
+      '[client] < "two"',
+    ]);
+  });
+
+  it('bad input is one line on stderr: a bad flag value exits 2, a client with no server exits 1', async () => {
+    const probe = net.createServer().listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const freePort = (probe.address() as net.AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const refused = spawnLab('13', ['client', '--port', String(freePort), 'x']);
+    const bad = spawnLab('13', ['server', '--max-size', 'big']);
+    expect(await bad.exited).toEqual({ exitCode: 2, signal: undefined });
+    expect(bad.stderr).toEqual([
+      "error: --max-size must be a whole number from 0 to 9007199254740991, got 'big'",
+    ]);
+    expect(await refused.exited).toEqual({ exitCode: 1, signal: undefined });
+    expect(refused.stderr).toEqual([expect.stringMatching(/^\[client\] error: ECONNREFUSED /)]);
+  });
+
+  it('SIGTERM stops the server with exit code 0', async () => {
+    expect(await server.stop()).toEqual({ exitCode: 0, signal: undefined });
+    expect(server.stderr).toEqual([]);
+  });
+});
