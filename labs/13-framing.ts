@@ -1,5 +1,5 @@
-// Lab 13: message framing (粘包 / 拆包). A 'data' event is whatever bytes had arrived, not a message: three writes
-// can arrive as one chunk and one write as three. Two framers fix it: lines (delimiter) and length prefixes.
+// Lab 13: message framing (粘包 / 拆包) (notes 001, 002). A 'data' event is whatever bytes had arrived, not a
+// message: three writes can arrive as one chunk and one write as three. Two framers fix it: lines and length prefixes.
 // Run: npm run lab 13 (the demo) · npm run lab 13 server · npm run lab 13 client -- hello world
 // Server flags: -- --port N (default 8113) --max-size BYTES (default 1 MiB) --idle-ms MS
 import { once } from 'node:events';

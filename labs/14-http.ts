@@ -1,5 +1,5 @@
-// Lab 14: HTTP/1.1 is text over TCP. A small HTTP server on node:net alone — request line, headers, bodies,
-// chunked responses, keep-alive, pipelining, limits — and the other direction: a request typed by hand to node:http.
+// Lab 14: HTTP/1.1 is text over TCP (notes 002, 003). A small HTTP server on node:net alone — request line, headers,
+// bodies, chunked responses, keep-alive, pipelining, limits — and the other way: a request typed by hand to node:http.
 // Run: npm run lab 14 (the demo) · npm run lab 14 server · curl -v http://127.0.0.1:8080/ · npm run lab 14 raw
 // Server flags: -- --port N (default 8080) --max-body BYTES --request-timeout-ms MS --keep-alive-ms MS
 import { once } from 'node:events';

@@ -801,6 +801,7 @@ export const labs: readonly Lab[] = [
     title: { zh: 'HTTP/1.1 就是 TCP 上的文本', en: 'HTTP/1.1 is text over TCP' },
     roles: ['server', 'raw'],
     notes: ['002', '003'],
+    bench: true,
     exercises: [
       {
         region: 'chunked',

@@ -476,6 +476,73 @@ export const sessions: readonly Transcript[] = [
   session12('nc-bystander', 'bystander'),
 ];
 
+// Chapter 13: the framing echo server met by the lab's client and by nc with frames written by printf (octal
+// escapes: dash's printf has no \x), then a header announcing 4 GiB.
+const lab13 = {
+  server: 'npm run lab 13 server',
+  client: "npm run lab 13 client -- hello 你好 ''",
+  nc: "printf '\\0\\0\\0\\5hello\\0\\0\\0\\0' | nc -N 127.0.0.1 8113 | od -An -c",
+  oversize: `printf '\\377\\377\\377\\377' | nc -N 127.0.0.1 8113; echo "exit $?"`,
+};
+const steps13: Step[] = [
+  { start: 'server' },
+  { start: 'client' },
+  { exit: 'client' },
+  { wait: 'server', line: /closed the connection after 3 message/ },
+  { start: 'nc' },
+  { exit: 'nc' },
+  { wait: 'server', line: /closed the connection after 2 message/ },
+  { start: 'oversize' },
+  { exit: 'oversize' },
+  { wait: 'server', line: /over the limit of \d+: closing$/ },
+  { kill: 'server', signal: 'SIGINT' },
+  { exit: 'server' },
+];
+const session13 = (name: string, shown: keyof typeof lab13) =>
+  session('13', name, shown, lab13, {
+    port: 8113,
+    server: 'server',
+    steps: steps13,
+    tools: ['nc', 'od'],
+  });
+
+// Chapter 14: the HTTP server met by curl (one invocation, two URLs, one connection) and by requests typed
+// with printf into nc: two pipelined, then one with a malformed header.
+const lab14 = {
+  server: 'npm run lab 14 server',
+  reuse: 'curl -sv http://127.0.0.1:8080/ http://127.0.0.1:8080/chunked',
+  echo: "curl -s --data-binary 'hello, echo' http://127.0.0.1:8080/echo",
+  headers: "curl -s -H 'X-Tag: one' -H 'x-tag: two' http://127.0.0.1:8080/headers",
+  method: 'curl -si -X DELETE http://127.0.0.1:8080/',
+  pipelined:
+    "printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\nGET /nope HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' | nc 127.0.0.1 8080",
+  bad: "printf 'GET / HTTP/1.1\\r\\nHost x\\r\\n\\r\\n' | nc 127.0.0.1 8080",
+};
+const steps14: Step[] = [
+  { start: 'server' },
+  ...(['reuse', 'echo', 'headers', 'method', 'pipelined'] as const).flatMap((name, i): Step[] => [
+    { start: name },
+    { exit: name },
+    // The server has logged this client before the next one connects: its log keeps the clients' order.
+    { wait: 'server', line: /-> \d{3} \(request 1 on this connection\)$/, count: i + 1 },
+  ]),
+  { start: 'bad' },
+  { exit: 'bad' },
+  { wait: 'server', line: /400 Bad Request: .*; closing$/ },
+  { kill: 'server', signal: 'SIGINT' },
+  { exit: 'server' },
+];
+/** curl -v prints where it keeps its connection pool: an address that differs each run. */
+const curlPool: Mask = [/\b0x[0-9a-f]+\b/g, '0xADDR'];
+const session14 = (name: string, shown: keyof typeof lab14, extra: Partial<Transcript> = {}) =>
+  session('14', name, shown, lab14, {
+    port: 8080,
+    server: 'server',
+    steps: steps14,
+    tools: ['curl', 'nc'],
+    ...extra,
+  });
+
 // Chapter 15: the echo server met by nc (RFC 6455's example handshake and frames, as octal escapes: dash's
 // printf has no \x) and by a plain HTTP GET.
 const lab15 = {
@@ -578,6 +645,25 @@ const sessionHttps16 = (name: string, shown: keyof typeof https16) =>
   });
 
 const protocols: readonly Transcript[] = [
+  demo('13'),
+  session13('server', 'server'),
+  session13('client', 'client'),
+  session13('nc', 'nc'),
+  session13('nc-oversize', 'oversize'),
+  demo('14'),
+  session14('server', 'server'),
+  session14('curl-reuse', 'reuse', {
+    // curl -v writes its report to stderr and the bodies to stdout: how the two pipes interleave, and in how
+    // many pieces curl reads a body, vary from run to run. Every line must be there, as often (one Connected).
+    masks: [curlPool, [/\{ \[\d+ bytes data\]/g, '{ [N bytes data]']],
+    order: 'any',
+  }),
+  session14('curl-echo', 'echo'),
+  session14('curl-headers', 'headers'),
+  session14('curl-405', 'method'),
+  session14('nc-pipelined', 'pipelined'),
+  session14('nc-400', 'bad'),
+  { lab: '14', name: 'raw', show: 'npm run lab 14 raw' },
   demo('15'),
   session15('server', 'server'),
   session15('nc-hello', 'nc'),
