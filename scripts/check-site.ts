@@ -12,7 +12,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { guides, labs } from '../labs/index.ts';
 import { fail } from '../labs/lib/cli.ts';
 import { root } from './lib/workbook.ts';
@@ -26,12 +26,15 @@ const shots = process.env.SITE_SCREENSHOTS; // a folder, to look at the pages as
 
 const args = process.argv.slice(2);
 if (args.includes('-h') || args.includes('--help')) {
-  console.log('usage: npm run check:site [-- dev | built]   (both when none is named)');
+  console.log(
+    'usage: npm run check:site [-- [dev | built] [/PAGE ...]]   (both ways, every page by default)',
+  );
   process.exit(0);
 }
-const unknown = args.find((a) => !modes.includes(a as Mode));
+const named = args.filter((a) => !a.startsWith('/'));
+const unknown = named.find((a) => !modes.includes(a as Mode));
 if (unknown !== undefined) fail(`unknown mode '${unknown}': name dev, built or neither (both)`);
-const chosen = args.length ? modes.filter((m) => args.includes(m)) : modes;
+const chosen = named.length ? modes.filter((m) => named.includes(m)) : modes;
 
 if (chosen.includes('built') && !fs.existsSync(path.join(dist, 'index.html'))) {
   fail('no built site in .vitepress/dist: run npm run build first', 2);
@@ -44,9 +47,24 @@ if (!fs.existsSync(browserPath)) {
 }
 
 const slugs = ['', ...guides.map((g) => g.slug), ...labs.map((l) => l.slug)];
-const pages = [...slugs.map((s) => `/${s}`), ...slugs.map((s) => `/en/${s}`)];
+const every = [...slugs.map((s) => `/${s}`), ...slugs.map((s) => `/en/${s}`)];
+const asked = args.filter((a) => a.startsWith('/'));
+const stranger = asked.find((a) => !every.includes(a));
+if (stranger !== undefined)
+  fail(`no page '${stranger}' in labs/index.ts (pages look like /02-handshake, /en/)`);
+const pages = asked.length ? asked : every;
 // Where the dark theme is tried too: a diagram must be drawn again, and fit again, when the reader switches.
-const darkPages = ['/', '/02-handshake', '/en/06-pipe-backpressure', '/12-multicast', '/en/'];
+const darkPages = ['/', '/02-handshake', '/en/06-pipe-backpressure', '/12-multicast', '/en/'].filter((p) =>
+  pages.includes(p),
+);
+const searches = [
+  ['/', '三次握手'],
+  ['/', '服务器'],
+  ['/', '握手'],
+  ['/en/', 'createServer'],
+] as const;
+// Tabs reading pages at once, besides the one trying dark and search (measured on 2 cores: see the report).
+const readers = 2;
 
 interface Site {
   base: string;
@@ -97,7 +115,14 @@ async function freePort(): Promise<number> {
 }
 
 // What `vitepress dev` prints when all is well; any other line is something a reader would see.
-const banner = [/^$/, /^vitepress v[\d.]+$/, /^➜\s+Local:\s+http/, /^➜\s+Network:/];
+// Vite's note that its dependency cache is rebuilt is not a warning (a config or lockfile changed).
+const banner = [
+  /^$/,
+  /^vitepress v[\d.]+$/,
+  /^➜\s+Local:\s+http/,
+  /^➜\s+Network:/,
+  /^(Re-optimizing dependencies because|Forced re-optimization of dependencies)/,
+];
 
 /** `vitepress dev` as a reader starts it (with a fresh dependency cache, as on a clean clone). */
 async function startDev(): Promise<Site> {
@@ -232,17 +257,12 @@ async function screenshot(page: Page, mode: Mode, name: string): Promise<void> {
   await page.screenshot({ path: path.join(shots, mode, `${name}.png`), fullPage: true });
 }
 
-async function checkSite(browser: Browser, mode: Mode, site: Site): Promise<string[]> {
-  const problems: string[] = [];
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
-  // Nothing but the local server: any other request is blocked, and reported (it is a bug in a page).
-  await context.route('**/*', (route) =>
-    route.request().url().startsWith(site.base) ? route.continue() : route.abort('blockedbyclient'),
-  );
+/** A tab that reports what a reader would notice (script errors, console errors and warnings, failed requests). */
+async function tab(context: BrowserContext, mode: Mode, problems: string[]) {
   const page = await context.newPage();
   page.setDefaultTimeout(120_000); // the dev server compiles a page on its first request
-  let current = '';
-  const say = (what: string) => problems.push(`${mode} ${current}: ${what}`);
+  const at = { url: '' };
+  const say = (what: string) => problems.push(`${mode} ${at.url}: ${what}`);
   page.on('pageerror', (err) => say(`script error: ${err.message}`));
   page.on('console', (msg) => {
     if (msg.type() === 'error' || msg.type() === 'warning') say(`console ${msg.type()}: ${msg.text()}`);
@@ -251,58 +271,116 @@ async function checkSite(browser: Browser, mode: Mode, site: Site): Promise<stri
   page.on('response', (res) => {
     if (res.status() >= 400) say(`HTTP ${res.status()} for ${res.url()}`);
   });
+  return { page, at, say };
+}
 
-  for (const url of pages) {
-    current = url;
-    const response = await page.goto(site.base + url, { waitUntil: 'networkidle' });
-    if (response?.status() !== 200) continue; // said by the response handler
-    const [diagrams, broken] = await diagramProblems(page, url, 'light');
-    problems.push(...broken.map((b) => `${mode} ${b}`));
-    const body = (await page.locator('#VPContent').textContent()) ?? '';
-    if (/Code snippet path not found|Invalid code snippet option/.test(body))
-      say('a code snippet was not found');
-    await screenshot(page, mode, url.replace(/\//g, '_') || 'home');
-    console.log(`  ✓ ${mode} ${url}${diagrams ? ` (${diagrams} diagram${diagrams > 1 ? 's' : ''})` : ''}`);
-  }
+async function newContext(browser: Browser, site: Site): Promise<BrowserContext> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
+  // Nothing but the local server: any other request is blocked, and reported (it is a bug in a page).
+  await context.route('**/*', (route) =>
+    route.request().url().startsWith(site.base) ? route.continue() : route.abort('blockedbyclient'),
+  );
+  return context;
+}
 
-  // The reader switches to dark: each diagram is drawn again in the dark theme, and its labels fit again.
-  for (const url of darkPages) {
-    current = `${url} (dark)`;
-    await page.goto(site.base + url, { waitUntil: 'networkidle' });
-    await diagramProblems(page, url, 'light');
-    await page.locator('.VPNavBarAppearance .VPSwitchAppearance').click();
-    await page.waitForFunction(() => document.documentElement.classList.contains('dark'));
-    const [diagrams, broken] = await diagramProblems(page, url, 'dark');
-    problems.push(...broken.map((b) => `${mode} ${b}`));
-    await screenshot(page, mode, `${url.replace(/\//g, '_') || 'home'}-dark`);
-    await page.locator('.VPNavBarAppearance .VPSwitchAppearance').click(); // back to light for the next page
-    await page.waitForFunction(() => !document.documentElement.classList.contains('dark'));
-    console.log(
-      `  ✓ ${mode} ${url} in dark${diagrams ? ` (${diagrams} diagram${diagrams > 1 ? 's' : ''} redrawn)` : ''}`,
-    );
-  }
+const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0];
 
-  // The search box, used the way a reader uses it: Chinese words from the middle of sentences must be found.
-  for (const [locale, query] of [
-    ['/', '三次握手'],
-    ['/', '服务器'],
-    ['/', '握手'],
-    ['/en/', 'createServer'],
-  ] as const) {
-    current = `search ${query}`;
-    await page.goto(site.base + locale, { waitUntil: 'networkidle' });
-    await page.locator('.VPNavBarSearch button').first().click();
-    await page.locator('.VPLocalSearchBox input').fill(query);
-    const results = page.locator('.VPLocalSearchBox .result');
-    await results
-      .first()
-      .waitFor({ timeout: 10_000 })
-      .catch(() => {});
-    const count = await results.count();
-    if (count === 0) say(`search on ${locale} finds nothing for '${query}'`);
-    else console.log(`  ✓ ${mode} search ${locale} '${query}': ${count} result(s)`);
-  }
-  await context.close();
+/** Vite's error overlay (dev only): a page that does not compile. */
+async function overlay(page: Page, say: (what: string) => void): Promise<void> {
+  const shown = page.locator('vite-error-overlay .message-body');
+  if (await shown.count())
+    say(`the dev server shows an error: ${(await shown.first().textContent())?.slice(0, 200)}`);
+}
+
+const plural = (n: number, what: string) => (n ? ` (${n} ${what}${n > 1 ? 's' : ''})` : '');
+
+async function checkSite(browser: Browser, mode: Mode, site: Site): Promise<string[]> {
+  const problems: string[] = [];
+
+  // Every page, light, read by a few tabs at once (a page mostly waits on the server and on mermaid).
+  const reading = await newContext(browser, site);
+  const queue = [...pages];
+  const reader = async () => {
+    const { page, at, say } = await tab(reading, mode, problems);
+    for (let url = queue.shift(); url !== undefined; url = queue.shift()) {
+      at.url = url;
+      const before = problems.length;
+      try {
+        const response = await page.goto(site.base + url, { waitUntil: 'networkidle' });
+        if (response?.status() !== 200) continue; // said by the response handler
+        await overlay(page, say);
+        const [diagrams, broken] = await diagramProblems(page, url, 'light');
+        problems.push(...broken.map((b) => `${mode} ${b}`));
+        const body = (await page.locator('#VPContent').textContent()) ?? '';
+        if (/Code snippet path not found|Invalid code snippet option/.test(body))
+          say('a code snippet was not found');
+        await screenshot(page, mode, url.replace(/\//g, '_') || 'home');
+        const mark = problems.length === before ? '✓' : '✗';
+        console.log(`  ${mark} ${mode} ${url}${plural(diagrams, 'diagram')}`);
+      } catch (err) {
+        say(`could not be read: ${firstLine(err)}`);
+      }
+    }
+  };
+
+  // Meanwhile, in a context of its own (the appearance is kept in localStorage, shared by a context's
+  // tabs), the reader switches to dark: each diagram is drawn again, and its labels fit again. Then the
+  // search box, used the way a reader uses it: Chinese words from the middle of sentences must be found.
+  const switching = await newContext(browser, site);
+  const switcher = async () => {
+    const { page, at, say } = await tab(switching, mode, problems);
+    for (const url of darkPages) {
+      at.url = `${url} (dark)`;
+      const before = problems.length;
+      try {
+        await page.goto(site.base + url, { waitUntil: 'networkidle' });
+        await overlay(page, say);
+        await diagramProblems(page, url, 'light');
+        await page.locator('.VPNavBarAppearance .VPSwitchAppearance').click({ timeout: 10_000 });
+        await page.waitForFunction(() => document.documentElement.classList.contains('dark'));
+        const [diagrams, broken] = await diagramProblems(page, url, 'dark');
+        problems.push(...broken.map((b) => `${mode} ${b}`));
+        await screenshot(page, mode, `${url.replace(/\//g, '_') || 'home'}-dark`);
+        // Back to light for the next page.
+        await page.locator('.VPNavBarAppearance .VPSwitchAppearance').click({ timeout: 10_000 });
+        await page.waitForFunction(() => !document.documentElement.classList.contains('dark'));
+        const mark = problems.length === before ? '✓' : '✗';
+        console.log(`  ${mark} ${mode} ${url} in dark${plural(diagrams, 'diagram')}`);
+      } catch (err) {
+        say(`could not be switched to dark and back: ${firstLine(err)}`);
+      }
+    }
+    // The tab's icon: the ones the page links to, and /favicon.ico, which browsers ask for on their own.
+    at.url = 'favicon';
+    const icons = await page.$$eval('link[rel~="icon"]', (ls) => ls.map((l) => (l as HTMLLinkElement).href));
+    if (icons.length === 0) say('the page links to no icon');
+    for (const icon of new Set([...icons, `${site.base}/favicon.ico`])) {
+      const res = await page.request.get(icon);
+      if (!res.ok()) say(`HTTP ${res.status()} for ${icon}`);
+    }
+    for (const [locale, query] of searches) {
+      at.url = `search ${query}`;
+      try {
+        await page.goto(site.base + locale, { waitUntil: 'networkidle' });
+        await page.locator('.VPNavBarSearch button').first().click({ timeout: 10_000 });
+        await page.locator('.VPLocalSearchBox input').fill(query, { timeout: 10_000 });
+        const results = page.locator('.VPLocalSearchBox .result');
+        await results
+          .first()
+          .waitFor({ timeout: 10_000 })
+          .catch(() => {});
+        const count = await results.count();
+        if (count === 0) say(`search on ${locale} finds nothing for '${query}'`);
+        else console.log(`  ✓ ${mode} search ${locale} '${query}': ${count} result(s)`);
+      } catch (err) {
+        say(`the search box could not be used: ${firstLine(err)}`);
+      }
+    }
+  };
+
+  await Promise.all([switcher(), ...Array.from({ length: readers }, reader)]);
+  await reading.close();
+  await switching.close();
   return problems;
 }
 
@@ -340,7 +418,7 @@ try {
 }
 if (problems.length) {
   console.error(`\n✗ the site has ${problems.length} problem(s):`);
-  for (const p of problems) console.error(`  - ${p}`);
+  for (const p of problems) console.error(`  - ${p.replace(/\s*\n\s*/g, ' ⏎ ').slice(0, 400)}`);
   process.exit(1);
 }
 console.log(

@@ -16,9 +16,14 @@ export function mermaidFence(md: MarkdownRenderer): void {
   };
 }
 
-/** The site config with the fence rule added to its markdown (after any markdown.config of its own). */
+/**
+ * The site config with the fence rule added to its markdown (after any markdown.config of its own), and
+ * mermaid pre-bundled by the dev server from the start: found only when the first diagram is drawn, it
+ * would make Vite re-bundle and reload the page the reader is on.
+ */
 export function withDiagrams<T extends UserConfig>(config: T): T {
   const own = config.markdown?.config;
+  const optimizeDeps = config.vite?.optimizeDeps;
   return {
     ...config,
     markdown: {
@@ -27,6 +32,10 @@ export function withDiagrams<T extends UserConfig>(config: T): T {
         own?.(md);
         mermaidFence(md);
       },
+    },
+    vite: {
+      ...config.vite,
+      optimizeDeps: { ...optimizeDeps, include: [...(optimizeDeps?.include ?? []), 'mermaid'] },
     },
   };
 }
