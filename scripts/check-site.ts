@@ -152,6 +152,12 @@ async function startDev(): Promise<Site> {
     } catch {}
   };
   process.once('exit', kill);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      kill();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  }
   let output = '';
   const lines = () =>
     stripVTControlCharacters(output)
@@ -213,23 +219,39 @@ function overflowingLabels(page: Page): Promise<string[]> {
 }
 
 /** Waits until every diagram on the page is drawn (for `theme`) or failed; what is wrong with them then. */
+/** How many diagrams the page's markdown has: the page must show that many (the dev server renders late). */
+function expectedDiagrams(url: string): number {
+  const file = path.join(root, 'docs', url.endsWith('/') ? `${url}index.md` : `${url}.md`);
+  return (fs.readFileSync(file, 'utf8').match(/^\s*```mermaid\s*$/gm) ?? []).length;
+}
+
+/** Waits until the page is rendered and all its diagrams drawn (for `theme`) or failed; what is wrong then. */
 async function diagramProblems(
   page: Page,
   url: string,
   theme: 'light' | 'dark',
 ): Promise<[number, string[]]> {
   const problems: string[] = [];
+  const expected = expectedDiagrams(url);
   const settled = await page
     .waitForFunction(
-      (t) =>
-        [...document.querySelectorAll<HTMLElement>('.mermaid')].every(
-          (d) => d.dataset.state === 'error' || (d.dataset.state === 'drawn' && d.dataset.theme === t),
-        ),
-      theme,
+      ([t, n]) => {
+        const ds = [...document.querySelectorAll<HTMLElement>('.mermaid')];
+        return (
+          document.querySelector('#VPContent h1') !== null &&
+          ds.length === n &&
+          ds.every(
+            (d) => d.dataset.state === 'error' || (d.dataset.state === 'drawn' && d.dataset.theme === t),
+          )
+        );
+      },
+      [theme, expected] as const,
       { timeout: 60_000 },
     )
     .then(() => true)
     .catch(() => false);
+  if (!settled && (await page.locator('#VPContent h1').count()) === 0)
+    problems.push(`${url}: the page showed no heading in 60 s`);
   const states = await page.$$eval('.mermaid', (ds) =>
     ds.map((d) => ({
       state: (d as HTMLElement).dataset.state,
@@ -238,6 +260,8 @@ async function diagramProblems(
       error: d.querySelector('.mermaid-error')?.textContent ?? '',
     })),
   );
+  if (states.length !== expected)
+    problems.push(`${url}: ${states.length} diagram(s) shown, the page's markdown has ${expected}`);
   states.forEach((d, i) => {
     const which = `${url}${theme === 'dark' ? ' (dark)' : ''}: diagram ${i + 1}`;
     if (d.state === 'error') problems.push(`${which} did not draw: ${d.error.slice(0, 160)}`);
@@ -292,6 +316,8 @@ async function overlay(page: Page, say: (what: string) => void): Promise<void> {
     say(`the dev server shows an error: ${(await shown.first().textContent())?.slice(0, 200)}`);
 }
 
+const oneLine = (p: string) => p.replace(/\s*\n\s*/g, ' ⏎ ').slice(0, 400);
+
 const plural = (n: number, what: string) => (n ? ` (${n} ${what}${n > 1 ? 's' : ''})` : '');
 
 async function checkSite(browser: Browser, mode: Mode, site: Site): Promise<string[]> {
@@ -317,6 +343,7 @@ async function checkSite(browser: Browser, mode: Mode, site: Site): Promise<stri
         await screenshot(page, mode, url.replace(/\//g, '_') || 'home');
         const mark = problems.length === before ? '✓' : '✗';
         console.log(`  ${mark} ${mode} ${url}${plural(diagrams, 'diagram')}`);
+        for (const p of problems.slice(before)) console.log(`      ${oneLine(p)}`);
       } catch (err) {
         say(`could not be read: ${firstLine(err)}`);
       }
@@ -346,6 +373,7 @@ async function checkSite(browser: Browser, mode: Mode, site: Site): Promise<stri
         await page.waitForFunction(() => !document.documentElement.classList.contains('dark'));
         const mark = problems.length === before ? '✓' : '✗';
         console.log(`  ${mark} ${mode} ${url} in dark${plural(diagrams, 'diagram')}`);
+        for (const p of problems.slice(before)) console.log(`      ${oneLine(p)}`);
       } catch (err) {
         say(`could not be switched to dark and back: ${firstLine(err)}`);
       }
@@ -418,7 +446,7 @@ try {
 }
 if (problems.length) {
   console.error(`\n✗ the site has ${problems.length} problem(s):`);
-  for (const p of problems) console.error(`  - ${p.replace(/\s*\n\s*/g, ' ⏎ ').slice(0, 400)}`);
+  for (const p of problems) console.error(`  - ${oneLine(p)}`);
   process.exit(1);
 }
 console.log(
