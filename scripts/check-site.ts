@@ -275,6 +275,9 @@ async function diagramProblems(
   return [states.length, problems];
 }
 
+/** /en/02-handshake → en_02-handshake; / → home. */
+const shotName = (url: string) => url.replace(/^\/|\/$/g, '').replace(/\//g, '_') || 'home';
+
 async function screenshot(page: Page, mode: Mode, name: string): Promise<void> {
   if (!shots) return;
   fs.mkdirSync(path.join(shots, mode), { recursive: true });
@@ -340,7 +343,7 @@ async function checkSite(browser: Browser, mode: Mode, site: Site): Promise<stri
         const body = (await page.locator('#VPContent').textContent()) ?? '';
         if (/Code snippet path not found|Invalid code snippet option/.test(body))
           say('a code snippet was not found');
-        await screenshot(page, mode, url.replace(/\//g, '_') || 'home');
+        await screenshot(page, mode, shotName(url));
         const mark = problems.length === before ? '✓' : '✗';
         console.log(`  ${mark} ${mode} ${url}${plural(diagrams, 'diagram')}`);
         for (const p of problems.slice(before)) console.log(`      ${oneLine(p)}`);
@@ -367,7 +370,7 @@ async function checkSite(browser: Browser, mode: Mode, site: Site): Promise<stri
         await page.waitForFunction(() => document.documentElement.classList.contains('dark'));
         const [diagrams, broken] = await diagramProblems(page, url, 'dark');
         problems.push(...broken.map((b) => `${mode} ${b}`));
-        await screenshot(page, mode, `${url.replace(/\//g, '_') || 'home'}-dark`);
+        await screenshot(page, mode, `${shotName(url)}-dark`);
         // Back to light for the next page.
         await page.locator('.VPNavBarAppearance .VPSwitchAppearance').click({ timeout: 10_000 });
         await page.waitForFunction(() => !document.documentElement.classList.contains('dark'));
