@@ -1,7 +1,7 @@
 import { type DefaultTheme, defineConfig } from 'vitepress';
-import { withMermaid } from 'vitepress-plugin-mermaid';
 import { guides, labs, parts } from '../labs/index.ts';
 import { tokenize } from './search.ts';
+import { withDiagrams } from './theme/mermaid-fence.ts';
 
 type Locale = 'zh' | 'en';
 
@@ -32,13 +32,18 @@ function sidebar(locale: Locale): DefaultTheme.SidebarItem[] {
   return groups;
 }
 
-export default withMermaid(
+export default withDiagrams(
   defineConfig({
     srcDir: 'docs',
     cleanUrls: true,
     lastUpdated: false,
     // A link to a page that does not exist fails the build (the default; said here so nobody turns it off).
     ignoreDeadLinks: false,
+    // favicon.ico too: a browser asks for /favicon.ico before the dev server's page has put its <head> in.
+    head: [
+      ['link', { rel: 'icon', href: '/favicon.ico', sizes: '32x32' }],
+      ['link', { rel: 'icon', type: 'image/svg+xml', href: '/favicon.svg' }],
+    ],
     title: 'Node 网络编程实验手册',
     description: '用 node:net 与 node:dgram 学 TCP 和 UDP：每章一个可运行的实验和一套测试',
     locales: {
@@ -96,8 +101,7 @@ export default withMermaid(
         },
       },
     },
-    mermaid: {},
-    // Mermaid is big; its chunks are loaded only on pages with a diagram.
+    // Mermaid is big; its chunks are loaded only on pages with a diagram (theme/Mermaid.vue imports it).
     vite: { build: { chunkSizeWarningLimit: 4000 } },
   }),
 );
