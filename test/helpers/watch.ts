@@ -1,5 +1,15 @@
 // Lines arriving from somewhere (a lab's output, a test client's socket) and promises that wait for them.
-// No timers here: a wait ends on a matching line, or fails when the source closes first.
+// A wait ends on a matching line, or fails fast, with the output so far: when the source closes first, when a
+// line matching `failOn` comes first (a later line of the same scripted timeline), or after `within` ms (a
+// deadline derived from the timers the test itself set). The test timeout is only the last resort.
+
+/** How a wait may fail before the test timeout. */
+export interface WaitOptions {
+  /** Fail after this many ms: derive it from the timers the test set (`--idle 200` → `within: 2000`). */
+  within?: number;
+  /** Fail as soon as a line matching this arrives before the awaited one (a later step of the same timeline). */
+  failOn?: RegExp;
+}
 
 export class LineWatcher {
   readonly lines: string[] = [];
@@ -10,9 +20,12 @@ export class LineWatcher {
 
   /** Goes into failure messages: `lab 01`, `client :41234`. */
   readonly name: string;
+  /** Applied to every wait that does not say otherwise (`spawnLab(t, id, args, { within })`). */
+  readonly defaults: WaitOptions;
 
-  constructor(name: string) {
+  constructor(name: string, defaults: WaitOptions = {}) {
     this.name = name;
+    this.defaults = defaults;
   }
 
   push(line: string): void {
@@ -49,50 +62,73 @@ export class LineWatcher {
   }
 
   /** Resolves once `count` lines (ever received) match, with those lines in order. */
-  waitForLines(pattern: RegExp, count: number): Promise<RegExpMatchArray[]> {
+  waitForLines(pattern: RegExp, count: number, options: WaitOptions = {}): Promise<RegExpMatchArray[]> {
+    const { within, failOn } = { ...this.defaults, ...options };
     return new Promise((resolve, reject) => {
       // Each wait scans every line once, as it arrives: a client that receives thousands of lines stays fast.
       const found: RegExpMatchArray[] = [];
       let scanned = 0;
+      let timer: NodeJS.Timeout | undefined;
+      const seen = () => (count > 1 ? ` (saw ${found.length} of ${count})` : '');
+      const settle = (error?: string) => {
+        this.waiters.delete(check);
+        if (timer) clearTimeout(timer);
+        if (error === undefined) resolve(found);
+        else reject(new Error(this.describe(error)));
+      };
       const check = () => {
         while (found.length < count && scanned < this.lines.length) {
-          const m = (this.lines[scanned++] as string).match(pattern);
+          const line = this.lines[scanned++] as string;
+          const m = line.match(pattern);
           if (m) found.push(m);
+          else if (failOn?.test(line))
+            return settle(
+              `printed ${JSON.stringify(line)} (matching ${failOn}) before a line matching ${pattern}${seen()}`,
+            );
         }
-        if (found.length >= count) {
-          this.waiters.delete(check);
-          resolve(found);
-        } else if (this.closedBecause !== undefined) {
-          this.waiters.delete(check);
-          const seen = count > 1 ? ` (saw ${found.length} of ${count})` : '';
-          reject(new Error(this.describe(`${this.closedBecause} before a line matching ${pattern}${seen}`)));
-        }
+        if (found.length >= count) settle();
+        else if (this.closedBecause !== undefined)
+          settle(`${this.closedBecause} before a line matching ${pattern}${seen()}`);
       };
       this.waiters.add(check);
       check();
+      if (within !== undefined && this.waiters.has(check))
+        timer = setTimeout(
+          () => settle(`printed no line matching ${pattern} within ${within} ms${seen()}`),
+          within,
+        );
     });
   }
 
   /** Resolves when the raw text received so far matches (a prompt with no newline, say). */
-  waitForText(pattern: RegExp): Promise<RegExpMatchArray> {
+  waitForText(pattern: RegExp, options: WaitOptions = {}): Promise<RegExpMatchArray> {
+    const { within } = { ...this.defaults, ...options };
     return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (m: RegExpMatchArray | undefined, error?: string) => {
+        this.waiters.delete(check);
+        if (timer) clearTimeout(timer);
+        if (m) resolve(m);
+        else reject(new Error(this.describe(error as string)));
+      };
       const check = () => {
         const m = this.raw.match(pattern);
-        if (m) {
-          this.waiters.delete(check);
-          resolve(m);
-        } else if (this.closedBecause !== undefined) {
-          this.waiters.delete(check);
-          reject(new Error(this.describe(`${this.closedBecause} before the text matched ${pattern}`)));
-        }
+        if (m) settle(m);
+        else if (this.closedBecause !== undefined)
+          settle(undefined, `${this.closedBecause} before the text matched ${pattern}`);
       };
       this.waiters.add(check);
       check();
+      if (within !== undefined && this.waiters.has(check))
+        timer = setTimeout(
+          () => settle(undefined, `sent no text matching ${pattern} within ${within} ms`),
+          within,
+        );
     });
   }
 
-  async waitForLine(pattern: RegExp): Promise<RegExpMatchArray> {
-    return (await this.waitForLines(pattern, 1))[0] as RegExpMatchArray;
+  async waitForLine(pattern: RegExp, options?: WaitOptions): Promise<RegExpMatchArray> {
+    return (await this.waitForLines(pattern, 1, options))[0] as RegExpMatchArray;
   }
 
   private wake(): void {
