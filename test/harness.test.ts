@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { plainNode, root, spawnFile } from './helpers/lab.ts';
+import { plainNode, root, setWaitDefaults, spawnFile } from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
 import { expectInOrder, orderProblem } from './helpers/order.ts';
 import { openUdp } from './helpers/udp.ts';
@@ -77,8 +77,8 @@ describe.concurrent('the test harness', () => {
 
   it('within given to spawnFile applies to every wait that does not set its own', async (t) => {
     const lab = spawnFile(t, talker, ['silent'], { within: 200 });
-    // Starting node takes longer than 200 ms on a busy machine: a wait may set its own deadline.
-    await lab.waitForLine(/ready/, { within: 8000 });
+    // The clock starts at the first output: node's start-up (more than 200 ms with tsx) is not counted.
+    await lab.waitForLine(/ready/);
     const { ms, error } = await timed(lab.waitForLines(/never/, 2));
     expect(error?.message).toMatch(/printed no line matching \/never\/ within 200 ms \(saw 0 of 2\)/);
     expect(ms).toBeLessThan(2000);
@@ -158,6 +158,24 @@ describe.concurrent('the test harness', () => {
     expect(student.command.slice(0, 2)).toEqual(['--import', 'tsx']);
     expect(await student.waitForExit({ within: 5000 })).toEqual({ exitCode: 0, signal: undefined });
     expect(student.lines).toEqual(['typed']);
+  });
+});
+
+// Sequential: the defaults hold for the whole file, so no other test may start while this one changes them.
+describe('file-wide defaults', () => {
+  it('setWaitDefaults: every wait of the file that sets none gets the deadline; `within: undefined` opts out', async (t) => {
+    setWaitDefaults({ within: 150 });
+    try {
+      const lab = spawnFile(t, talker, ['silent']);
+      await lab.waitForLine(/ready/);
+      const { error } = await timed(lab.waitForLine(/never/));
+      expect(error?.message).toMatch(/within 150 ms/);
+      const opted = lab.waitForLine(/never/, { within: undefined }).catch((e: Error) => e);
+      await lab.stop();
+      expect(((await opted) as Error).message).toMatch(/exited with code 0 before a line matching/);
+    } finally {
+      setWaitDefaults({});
+    }
   });
 });
 

@@ -90,6 +90,31 @@ export interface SpawnOptions extends WaitOptions {
   // `within` and `failOn` given here apply to every wait on this process that does not set its own.
 }
 
+/**
+ * How long a lab that is up may take to answer something local (a line typed, a client's bytes, a signal): it
+ * takes milliseconds; 2 s leaves room for a busy 2-core machine and is still far below the test timeout.
+ */
+export const REPLY_MS = 2000;
+
+let waitDefaults: WaitOptions = {};
+
+/**
+ * Deadlines for every wait in this test file that sets none of its own (each test file is a module of its own):
+ * `setWaitDefaults({ within: REPLY_MS })` at the top of a lab's tests makes an untouched starter fail in seconds.
+ */
+export function setWaitDefaults(options: WaitOptions): void {
+  waitDefaults = { ...options };
+}
+
+export function getWaitDefaults(): WaitOptions {
+  return waitDefaults;
+}
+
+/** Drops the keys whose value is undefined, so they do not override a default when spread. */
+export function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 /** What a test's context gives the harness: its own cleanup and failure hooks (vitest's TestContext). */
 export type TestHooks = Pick<TestContext, 'onTestFinished' | 'onTestFailed'>;
 
@@ -175,7 +200,11 @@ function start(
     detached: true,
   });
   child.stdin?.on('error', () => {}); // writing to a lab that already exited is not the test's failure
-  const watcher = new LineWatcher(name, { within: options.within, failOn: options.failOn });
+  const watcher = new LineWatcher(
+    name,
+    { ...waitDefaults, ...definedOnly({ within: options.within, failOn: options.failOn }) },
+    true,
+  );
   const stdout: string[] = [];
   const stderr: string[] = [];
   if (child.stdout) feedLines(child.stdout, watcher, stdout);
@@ -216,12 +245,11 @@ function start(
       const within = o.within ?? watcher.defaults.within;
       if (within === undefined || done) return exited;
       return new Promise<Exit>((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(watcher.describe(`was still running ${within} ms later`))),
-          within,
+        const cancel = watcher.deadline(within, () =>
+          reject(new Error(watcher.describe(`was still running ${within} ms later`))),
         );
         exited.then((e) => {
-          clearTimeout(timer);
+          cancel();
           resolve(e);
         });
       });

@@ -5,7 +5,10 @@
 
 /** How a wait may fail before the test timeout. */
 export interface WaitOptions {
-  /** Fail after this many ms: derive it from the timers the test set (`--idle 200` → `within: 2000`). */
+  /**
+   * Fail after this many ms: derive it from the timers the test set (`--idle 200` → `within: 2000`). For a
+   * process the clock starts once it has printed something, so node's start-up on a busy machine is not counted.
+   */
   within?: number;
   /** Fail as soon as a line matching this arrives before the awaited one (a later step of the same timeline). */
   failOn?: RegExp;
@@ -23,20 +26,46 @@ export class LineWatcher {
   /** Applied to every wait that does not say otherwise (`spawnLab(t, id, args, { within })`). */
   readonly defaults: WaitOptions;
 
-  constructor(name: string, defaults: WaitOptions = {}) {
+  /** Deadlines wait for the first output (a process starting); a socket's start at once. */
+  private readonly clockStartsOnOutput: boolean;
+  private readonly onFirstOutput: (() => void)[] = [];
+
+  constructor(name: string, defaults: WaitOptions = {}, clockStartsOnOutput = false) {
     this.name = name;
     this.defaults = defaults;
+    this.clockStartsOnOutput = clockStartsOnOutput;
   }
 
   push(line: string): void {
     this.lines.push(line);
+    this.output();
     this.wake();
   }
 
   /** Raw text as it arrives; wakes the waits for text. */
   pushRaw(text: string): void {
     this.raw += text;
+    this.output();
     this.wake();
+  }
+
+  /** Runs `fn` after `ms`, counted from now or, for a process that has printed nothing yet, from its first output. */
+  deadline(ms: number, fn: () => void): () => void {
+    let timer: NodeJS.Timeout | undefined;
+    let cancelled = false;
+    const arm = () => {
+      if (!cancelled) timer = setTimeout(fn, ms);
+    };
+    if (this.clockStartsOnOutput && this.raw === '' && this.lines.length === 0) this.onFirstOutput.push(arm);
+    else arm();
+    return () => {
+      cancelled = true;
+      if (timer) clearTimeout(timer);
+    };
+  }
+
+  private output(): void {
+    for (const arm of this.onFirstOutput.splice(0)) arm();
   }
 
   /** No more lines will come; pending waits fail with `reason` and the output so far. */
@@ -68,11 +97,11 @@ export class LineWatcher {
       // Each wait scans every line once, as it arrives: a client that receives thousands of lines stays fast.
       const found: RegExpMatchArray[] = [];
       let scanned = 0;
-      let timer: NodeJS.Timeout | undefined;
+      let cancel: (() => void) | undefined;
       const seen = () => (count > 1 ? ` (saw ${found.length} of ${count})` : '');
       const settle = (error?: string) => {
         this.waiters.delete(check);
-        if (timer) clearTimeout(timer);
+        cancel?.();
         if (error === undefined) resolve(found);
         else reject(new Error(this.describe(error)));
       };
@@ -93,9 +122,8 @@ export class LineWatcher {
       this.waiters.add(check);
       check();
       if (within !== undefined && this.waiters.has(check))
-        timer = setTimeout(
-          () => settle(`printed no line matching ${pattern} within ${within} ms${seen()}`),
-          within,
+        cancel = this.deadline(within, () =>
+          settle(`printed no line matching ${pattern} within ${within} ms${seen()}`),
         );
     });
   }
@@ -104,10 +132,10 @@ export class LineWatcher {
   waitForText(pattern: RegExp, options: WaitOptions = {}): Promise<RegExpMatchArray> {
     const { within } = { ...this.defaults, ...options };
     return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
+      let cancel: (() => void) | undefined;
       const settle = (m: RegExpMatchArray | undefined, error?: string) => {
         this.waiters.delete(check);
-        if (timer) clearTimeout(timer);
+        cancel?.();
         if (m) resolve(m);
         else reject(new Error(this.describe(error as string)));
       };
@@ -120,9 +148,8 @@ export class LineWatcher {
       this.waiters.add(check);
       check();
       if (within !== undefined && this.waiters.has(check))
-        timer = setTimeout(
-          () => settle(undefined, `sent no text matching ${pattern} within ${within} ms`),
-          within,
+        cancel = this.deadline(within, () =>
+          settle(undefined, `sent no text matching ${pattern} within ${within} ms`),
         );
     });
   }
