@@ -84,7 +84,29 @@ describe.concurrent('the test harness', () => {
     expect(ms).toBeLessThan(2000);
     // …and waitForExit too: a process that does not end is an error with its output, not a hang.
     const exit = await timed(lab.waitForExit());
-    expect(exit.error?.message).toMatch(/^talker\.ts was still running 200 ms later\n/);
+    expect(exit.error?.message).toMatch(/^talker\.ts was still running within 200 ms\n/);
+  });
+
+  it('quiet: a wait fails once the source has said nothing new for that long, and each new line restarts it', async (t) => {
+    const lab = spawnFile(t, talker, [], { quiet: 400 });
+    await lab.waitForLine(/ready/);
+    // Lines every 150 ms keep a quiet: 400 wait alive well past 400 ms…
+    const talking = setInterval(() => lab.write('tick\n'), 150);
+    t.onTestFinished(() => clearInterval(talking));
+    // …until the test stops typing: nothing new comes, and the wait fails about 400 ms after the last line.
+    setTimeout(() => clearInterval(talking), 900);
+    const started = performance.now();
+    const stalled = await timed(lab.waitForLine(/you said: never/, { quiet: 400 }));
+    expect(stalled.error?.message).toMatch(
+      /printed no line matching \/you said: never\/, and nothing new for 400 ms/,
+    );
+    // The last tick is at 750 or 900 ms: without the restarts it would have failed at 400 ms.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(stalled.error?.message).toContain('[fixture] you said: tick');
+    // waitForExit too.
+    expect((await timed(lab.waitForExit())).error?.message).toMatch(
+      /^talker\.ts was still running, and nothing new for 400 ms/,
+    );
   });
 
   it('failOn: a later line of the same timeline fails the wait at once, naming that line', async (t) => {

@@ -63,8 +63,8 @@ export interface LabProcess {
   waitForText(pattern: RegExp, options?: WaitOptions): Promise<RegExpMatchArray>;
   /** The `listening on HOST:PORT` line: the real host and port of a server started with `--port 0`. */
   listening(options?: WaitOptions): Promise<{ host: string; port: number }>;
-  /** Resolves when the process has exited; with `within`, rejects with the output if it is still running then. */
-  waitForExit(options?: Pick<WaitOptions, 'within'>): Promise<Exit>;
+  /** Resolves when the process has exited; with `within` or `quiet`, rejects with the output if it is still running then. */
+  waitForExit(options?: Pick<WaitOptions, 'within' | 'quiet'>): Promise<Exit>;
   /** Lines printed so far that match. */
   matching(pattern: RegExp): RegExpMatchArray[];
   write(text: string): void;
@@ -202,7 +202,10 @@ function start(
   child.stdin?.on('error', () => {}); // writing to a lab that already exited is not the test's failure
   const watcher = new LineWatcher(
     name,
-    { ...waitDefaults, ...definedOnly({ within: options.within, failOn: options.failOn }) },
+    {
+      ...waitDefaults,
+      ...definedOnly({ within: options.within, quiet: options.quiet, failOn: options.failOn }),
+    },
     true,
   );
   const stdout: string[] = [];
@@ -242,11 +245,11 @@ function start(
       return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port: Number(m[2]) };
     },
     waitForExit(o = {}) {
-      const within = o.within ?? watcher.defaults.within;
-      if (within === undefined || done) return exited;
+      if (done) return exited;
+      const effective = { ...watcher.defaults, ...o };
       return new Promise<Exit>((resolve, reject) => {
-        const cancel = watcher.deadline(within, () =>
-          reject(new Error(watcher.describe(`was still running ${within} ms later`))),
+        const cancel = watcher.guard(effective, 'was still running', (why) =>
+          reject(new Error(watcher.describe(why))),
         );
         exited.then((e) => {
           cancel();

@@ -59,7 +59,7 @@ async function open(t: TestHooks | undefined, options: UdpOptions = {}, name = '
   socket.on('error', (err) => errors.push(err));
   const watcher = new LineWatcher(name, {
     ...getWaitDefaults(),
-    ...definedOnly({ within: options.within, failOn: options.failOn }),
+    ...definedOnly({ within: options.within, quiet: options.quiet, failOn: options.failOn }),
   });
   const received: Datagram[] = [];
   socket.on('message', (msg, rinfo) => {

@@ -10,6 +10,11 @@ export interface WaitOptions {
    * process the clock starts once it has printed something, so node's start-up on a busy machine is not counted.
    */
   within?: number;
+  /**
+   * Fail when nothing new has arrived for this many ms since the wait began: a scripted timeline that stalled
+   * (a starter's missing part). Only for sources that keep talking until the awaited line; counted like `within`.
+   */
+  quiet?: number;
   /** Fail as soon as a line matching this arrives before the awaited one (a later step of the same timeline). */
   failOn?: RegExp;
 }
@@ -66,6 +71,34 @@ export class LineWatcher {
 
   private output(): void {
     for (const arm of this.onFirstOutput.splice(0)) arm();
+    for (const reset of [...this.onOutput]) reset();
+  }
+
+  private readonly onOutput = new Set<() => void>();
+
+  /** Arms the `within` and `quiet` deadlines of one wait; `fail` gets the reason. Returns the cancel. */
+  guard(options: WaitOptions, what: string, fail: (reason: string) => void): () => void {
+    const cancels: (() => void)[] = [];
+    if (options.within !== undefined) {
+      const ms = options.within;
+      cancels.push(this.deadline(ms, () => fail(`${what} within ${ms} ms`)));
+    }
+    if (options.quiet !== undefined) {
+      const ms = options.quiet;
+      let cancelQuiet = this.deadline(ms, () => fail(`${what}, and nothing new for ${ms} ms`));
+      const reset = () => {
+        cancelQuiet();
+        cancelQuiet = this.deadline(ms, () => fail(`${what}, and nothing new for ${ms} ms`));
+      };
+      this.onOutput.add(reset);
+      cancels.push(() => {
+        this.onOutput.delete(reset);
+        cancelQuiet();
+      });
+    }
+    return () => {
+      for (const cancel of cancels) cancel();
+    };
   }
 
   /** No more lines will come; pending waits fail with `reason` and the output so far. */
@@ -92,7 +125,8 @@ export class LineWatcher {
 
   /** Resolves once `count` lines (ever received) match, with those lines in order. */
   waitForLines(pattern: RegExp, count: number, options: WaitOptions = {}): Promise<RegExpMatchArray[]> {
-    const { within, failOn } = { ...this.defaults, ...options };
+    const effective = { ...this.defaults, ...options };
+    const { failOn } = effective;
     return new Promise((resolve, reject) => {
       // Each wait scans every line once, as it arrives: a client that receives thousands of lines stays fast.
       const found: RegExpMatchArray[] = [];
@@ -121,16 +155,16 @@ export class LineWatcher {
       };
       this.waiters.add(check);
       check();
-      if (within !== undefined && this.waiters.has(check))
-        cancel = this.deadline(within, () =>
-          settle(`printed no line matching ${pattern} within ${within} ms${seen()}`),
+      if (this.waiters.has(check))
+        cancel = this.guard(effective, `printed no line matching ${pattern}`, (why) =>
+          settle(`${why}${seen()}`),
         );
     });
   }
 
   /** Resolves when the raw text received so far matches (a prompt with no newline, say). */
   waitForText(pattern: RegExp, options: WaitOptions = {}): Promise<RegExpMatchArray> {
-    const { within } = { ...this.defaults, ...options };
+    const effective = { ...this.defaults, ...options };
     return new Promise((resolve, reject) => {
       let cancel: (() => void) | undefined;
       const settle = (m: RegExpMatchArray | undefined, error?: string) => {
@@ -147,10 +181,8 @@ export class LineWatcher {
       };
       this.waiters.add(check);
       check();
-      if (within !== undefined && this.waiters.has(check))
-        cancel = this.deadline(within, () =>
-          settle(undefined, `sent no text matching ${pattern} within ${within} ms`),
-        );
+      if (this.waiters.has(check))
+        cancel = this.guard(effective, `sent no text matching ${pattern}`, (why) => settle(undefined, why));
     });
   }
 
