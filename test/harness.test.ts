@@ -109,6 +109,16 @@ describe.concurrent('the test harness', () => {
     );
   });
 
+  it("deadlines start once every process of the test has printed something: another process's start-up is not counted", async (t) => {
+    const a = spawnFile(t, talker, ['silent'], { quiet: 300 });
+    await a.waitForLine(/ready/);
+    const b = spawnFile(t, talker, ['silent'], {}, 'b');
+    // b is starting (node, tsx): a's deadline waits for b's first line before it counts its 300 ms.
+    const error = await a.waitForLine(/never/).catch((e: Error) => e);
+    expect(error.message).toMatch(/nothing new for 300 ms/);
+    expect(b.lines).toEqual(['[fixture] ready']);
+  });
+
   it('failOn: a later line of the same timeline fails the wait at once, naming that line', async (t) => {
     const lab = spawnFile(t, talker);
     lab.write('one\ntwo\nthree\n');

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, onTestFailed, onTestFinished, type TestContext } from 'vitest';
 import { type Lab, labs } from '../../labs/index.ts';
-import { feedLines, LineWatcher, type WaitOptions } from './watch.ts';
+import { feedLines, LineWatcher, StartGate, type WaitOptions } from './watch.ts';
 
 export type { WaitOptions } from './watch.ts';
 
@@ -97,6 +97,15 @@ export interface SpawnOptions extends WaitOptions {
 export const REPLY_MS = 2000;
 
 let waitDefaults: WaitOptions = {};
+
+const gates = new WeakMap<object, StartGate>();
+/** The start gate of test `t` (one per test: every process and socket it opens shares it), or a fresh one. */
+export function gateOf(t: TestHooks | undefined): StartGate {
+  if (!t) return new StartGate();
+  const gate = gates.get(t) ?? new StartGate();
+  gates.set(t, gate);
+  return gate;
+}
 
 /**
  * Deadlines for every wait in this test file that sets none of its own (each test file is a module of its own):
@@ -206,6 +215,7 @@ function start(
       ...waitDefaults,
       ...definedOnly({ within: options.within, quiet: options.quiet, failOn: options.failOn }),
     },
+    gateOf(t),
     true,
   );
   const stdout: string[] = [];

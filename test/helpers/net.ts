@@ -1,7 +1,7 @@
 // A raw TCP client for tests, like `nc`: connect, write, read lines, and closed for you when the test ends.
 import { once } from 'node:events';
 import net from 'node:net';
-import { getWaitDefaults, hooksOf, isContext, type TestHooks } from './lab.ts';
+import { gateOf, getWaitDefaults, hooksOf, isContext, type TestHooks } from './lab.ts';
 import { feedLines, LineWatcher, type WaitOptions } from './watch.ts';
 
 export interface TestClient {
@@ -55,7 +55,7 @@ async function connect(
     // Outside a test: the caller destroys it.
   }
   await once(socket, 'connect');
-  const watcher = new LineWatcher(name, { ...getWaitDefaults(), ...defaults });
+  const watcher = new LineWatcher(name, { ...getWaitDefaults(), ...defaults }, gateOf(t));
   feedLines(socket, watcher);
   const ended = new Promise<void>((resolve) => {
     socket.once('end', resolve);

@@ -3,7 +3,7 @@
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { definedOnly, getWaitDefaults, hooksOf, isContext, type TestHooks } from './lab.ts';
+import { definedOnly, gateOf, getWaitDefaults, hooksOf, isContext, type TestHooks } from './lab.ts';
 import { LineWatcher, type WaitOptions } from './watch.ts';
 
 export interface Datagram {
@@ -57,10 +57,14 @@ async function open(t: TestHooks | undefined, options: UdpOptions = {}, name = '
   }
   const errors: Error[] = [];
   socket.on('error', (err) => errors.push(err));
-  const watcher = new LineWatcher(name, {
-    ...getWaitDefaults(),
-    ...definedOnly({ within: options.within, quiet: options.quiet, failOn: options.failOn }),
-  });
+  const watcher = new LineWatcher(
+    name,
+    {
+      ...getWaitDefaults(),
+      ...definedOnly({ within: options.within, quiet: options.quiet, failOn: options.failOn }),
+    },
+    gateOf(t),
+  );
   const received: Datagram[] = [];
   socket.on('message', (msg, rinfo) => {
     received.push({ text: msg.toString('utf8'), rinfo });

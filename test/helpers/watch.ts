@@ -31,14 +31,20 @@ export class LineWatcher {
   /** Applied to every wait that does not say otherwise (`spawnLab(t, id, args, { within })`). */
   readonly defaults: WaitOptions;
 
-  /** Deadlines wait for the first output (a process starting); a socket's start at once. */
-  private readonly clockStartsOnOutput: boolean;
-  private readonly onFirstOutput: (() => void)[] = [];
+  /** Deadlines start once every process of the test is up (see StartGate). */
+  private readonly gate: StartGate;
+  private readonly isProcess: boolean;
 
-  constructor(name: string, defaults: WaitOptions = {}, clockStartsOnOutput = false) {
+  /**
+   * `gate`: the test's processes, shared by every watcher of one test; `isProcess`: this watcher reads a process,
+   * which holds the gate closed until its first output (or its exit).
+   */
+  constructor(name: string, defaults: WaitOptions = {}, gate = new StartGate(), isProcess = false) {
     this.name = name;
     this.defaults = defaults;
-    this.clockStartsOnOutput = clockStartsOnOutput;
+    this.gate = gate;
+    this.isProcess = isProcess;
+    if (isProcess) gate.starting(this);
   }
 
   push(line: string): void {
@@ -54,15 +60,16 @@ export class LineWatcher {
     this.wake();
   }
 
-  /** Runs `fn` after `ms`, counted from now or, for a process that has printed nothing yet, from its first output. */
+  /**
+   * Runs `fn` after `ms`, counted from now or, while a process of the test has printed nothing yet, from the
+   * moment they all have: node's start-up on a busy machine is not a deadline the test set.
+   */
   deadline(ms: number, fn: () => void): () => void {
     let timer: NodeJS.Timeout | undefined;
     let cancelled = false;
-    const arm = () => {
+    this.gate.whenOpen(() => {
       if (!cancelled) timer = setTimeout(fn, ms);
-    };
-    if (this.clockStartsOnOutput && this.raw === '' && this.lines.length === 0) this.onFirstOutput.push(arm);
-    else arm();
+    });
     return () => {
       cancelled = true;
       if (timer) clearTimeout(timer);
@@ -70,7 +77,7 @@ export class LineWatcher {
   }
 
   private output(): void {
-    for (const arm of this.onFirstOutput.splice(0)) arm();
+    if (this.isProcess) this.gate.started(this);
     for (const reset of [...this.onOutput]) reset();
   }
 
@@ -104,6 +111,7 @@ export class LineWatcher {
   /** No more lines will come; pending waits fail with `reason` and the output so far. */
   close(reason: string): void {
     this.closedBecause ??= reason;
+    if (this.isProcess) this.gate.started(this);
     this.wake();
   }
 
@@ -192,6 +200,29 @@ export class LineWatcher {
 
   private wake(): void {
     for (const check of [...this.waiters]) check();
+  }
+}
+
+/**
+ * The processes of one test that have not printed anything yet. Deadlines (`within`, `quiet`) start only once
+ * it is empty: a wait on a server for a client process's connection must not count that client's start-up.
+ */
+export class StartGate {
+  private readonly pending = new Set<object>();
+  private readonly queued: (() => void)[] = [];
+
+  starting(source: object): void {
+    this.pending.add(source);
+  }
+
+  started(source: object): void {
+    if (!this.pending.delete(source) || this.pending.size > 0) return;
+    for (const fn of this.queued.splice(0)) fn();
+  }
+
+  whenOpen(fn: () => void): void {
+    if (this.pending.size === 0) fn();
+    else this.queued.push(fn);
   }
 }
 
