@@ -115,7 +115,7 @@ describe.concurrent('the test harness', () => {
     const b = spawnFile(t, talker, ['silent'], {}, 'b');
     // b is starting (node, tsx): a's deadline waits for b's first line before it counts its 300 ms.
     const error = await a.waitForLine(/never/).catch((e: Error) => e);
-    expect(error.message).toMatch(/nothing new for 300 ms/);
+    expect((error as Error).message).toMatch(/nothing new for 300 ms/);
     expect(b.lines).toEqual(['[fixture] ready']);
   });
 
