@@ -247,3 +247,23 @@ export function feedLines(stream: NodeJS.ReadableStream, watcher: LineWatcher, a
     pending = '';
   });
 }
+
+/**
+ * `promise`, or a rejection after `ms` naming `what`: for the raw events a test awaits itself (a socket's 'end',
+ * a server's 'connection'), which no line watcher guards.
+ */
+export function settleWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
