@@ -18,6 +18,10 @@ export interface TestClient {
   /** Resolves when the server has ended its side ('end') or the socket closed. */
   readonly ended: Promise<void>;
   readonly closed: Promise<boolean>;
+  /** `ended` with this client's deadlines (`within`, `quiet`): a server that never ends fails the wait, not the test timeout. */
+  waitForEnd(options?: Pick<WaitOptions, 'within' | 'quiet'>): Promise<void>;
+  /** `closed` with this client's deadlines. */
+  waitForClose(options?: Pick<WaitOptions, 'within' | 'quiet'>): Promise<boolean>;
 }
 
 /**
@@ -63,6 +67,16 @@ async function connect(
   });
   const closed = new Promise<boolean>((resolve) => socket.once('close', resolve));
   closed.then(() => watcher.close('closed'));
+  const guarded = <T>(promise: Promise<T>, what: string, o: WaitOptions = {}): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const cancel = watcher.guard({ ...watcher.defaults, ...o }, what, (why) =>
+        reject(new Error(watcher.describe(why))),
+      );
+      promise.then((value) => {
+        cancel();
+        resolve(value);
+      });
+    });
   return {
     socket,
     lines: watcher.lines,
@@ -74,5 +88,7 @@ async function connect(
     write: (data) => socket.write(data),
     ended,
     closed,
+    waitForEnd: (o) => guarded(ended, 'got no FIN from the server', o),
+    waitForClose: (o) => guarded(closed, 'was not closed', o),
   };
 }
