@@ -44,7 +44,7 @@ describe.concurrent('lab 01: a first TCP server and client', () => {
     await client.waitForLine(/ünïcode/);
     expect(client.raw()).toBe('hello\r\nabc\r\nπ ünïcode\n');
     client.socket.end();
-    await client.ended;
+    await client.waitForEnd();
     const [, peerPort] = await server.waitForLine(/connection from 127\.0\.0\.1:(\d+)/);
     expect(Number(peerPort)).toBe(localPort);
     await server.waitForLine(new RegExp(`127\\.0\\.0\\.1:${peerPort} sent FIN`));
@@ -132,7 +132,7 @@ describe.concurrent('lab 01: a first TCP server and client', () => {
     const client = await connectClient(t, port);
     await client.waitForLine(/hello/);
     expect(await server.stop()).toEqual({ exitCode: 0, signal: undefined });
-    await client.closed;
+    await client.waitForClose();
     expect(server.matching(/shutting down, closing 1 connection/)).toHaveLength(1);
   });
 

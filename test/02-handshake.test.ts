@@ -320,7 +320,7 @@ describe.concurrent('lab 02: the three-way handshake and the four-way close', ()
       client.socket.end('six b\n');
       await server.waitForLine(new RegExp(`^\\[kernel\\] server ${tuple}: CLOSE_WAIT$`));
       await client.waitForLine(/^you sent 6 bytes$/);
-      await client.ended;
+      await client.waitForEnd();
       expect(server.matching(/^\[kernel\] /)).toHaveLength(3);
     },
   );
@@ -331,7 +331,7 @@ describe.concurrent('lab 02: the three-way handshake and the four-way close', ()
     const client = await connectClient(t, port);
     await server.waitForLine(/connection from/);
     expect(await server.stop()).toEqual({ exitCode: 0, signal: undefined });
-    await client.closed;
+    await client.waitForClose();
     expect(server.matching(/shutting down, closing 1 connection/)).toHaveLength(1);
   });
 

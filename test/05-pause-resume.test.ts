@@ -218,7 +218,7 @@ describe.concurrent('lab 05: pause and resume', () => {
     const client = await connectClient(t, port);
     await server.waitForLine(/paused \(pauseOnConnect\)/);
     expect(await server.stop()).toEqual({ exitCode: 0, signal: undefined });
-    await client.closed;
+    await client.waitForClose();
     expect(server.matching(/shutting down, closing 1 connection\(s\)/)).toHaveLength(1);
   });
 

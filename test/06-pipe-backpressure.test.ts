@@ -131,7 +131,7 @@ describe.concurrent('lab 06: pipe, unpipe and backpressure', () => {
     expect(file.equals(want)).toBe(true);
     expect(Number(saved?.[2])).toBe(want.length);
     expect(Number(saved?.[3])).toBe(want.length - 'over\n'.length);
-    await client.closed;
+    await client.waitForClose();
   });
 
   it('unpipe() stops the flow: bytes sent after it never reach the file, and the socket is read on (it would stall paused)', async (t) => {
@@ -156,7 +156,7 @@ describe.concurrent('lab 06: pipe, unpipe and backpressure', () => {
     const text = fs.readFileSync(path.join(dir, saved?.[1] as string), 'utf8');
     expect(text).toBe('before\nunpipe\nbye bye\n');
     expect(text).not.toContain('after');
-    await client.closed;
+    await client.waitForClose();
   });
 
   it('socket.pipe(socket) echoes every byte back and ends our side when the client ends', async (t) => {
@@ -166,7 +166,7 @@ describe.concurrent('lab 06: pipe, unpipe and backpressure', () => {
     const sent = `${'0123456789abcdef'.repeat(64 * 1024)}\n`; // 1 MiB and a newline
     client.write(sent);
     client.socket.end();
-    await client.ended;
+    await client.waitForEnd();
     expect(client.raw()).toBe(sent);
     const [fin] = await server.waitForLines(/sent FIN after (\d+) bytes; pipe\(\) ends our side/, 1);
     expect(Number(fin?.[1])).toBe(sent.length);
@@ -254,7 +254,7 @@ describe.concurrent('lab 06: pipe, unpipe and backpressure', () => {
     client.write('hi\n');
     await client.waitForLine(/^hi$/);
     expect(await server.stop()).toEqual({ exitCode: 0, signal: undefined });
-    await client.closed;
+    await client.waitForClose();
     expect(server.matching(/shutting down, closing 1 connection\(s\)/)).toHaveLength(1);
     const bad = spawnLab(t, '06', ['server', '--mode', 'fast']);
     expect(await bad.waitForExit()).toEqual({ exitCode: 2, signal: undefined });

@@ -93,7 +93,7 @@ describe.concurrent('lab 07: idle timeouts and keepalive', () => {
     const client = await connectClient(t, port);
     const peer = `127\\.0\\.0\\.1:${client.socket.localPort}`;
     await client.waitForLine(/^bye: idle too long$/);
-    await client.ended;
+    await client.waitForEnd();
     expect(client.lines).toEqual([
       'hello: say something at least every 200 ms (or type notimeout)',
       'idle for 200 ms: still there? (say anything, or I close at the next timeout)',
@@ -149,7 +149,7 @@ describe.concurrent('lab 07: idle timeouts and keepalive', () => {
     // Connected later, idle for less time than calm, and still closed for being idle.
     const quiet = await connectClient(t, port);
     await quiet.waitForLine(/^bye: idle too long$/);
-    await quiet.ended;
+    await quiet.waitForEnd();
     expect(quiet.lines.at(-1)).toBe('bye: idle too long');
     await server.waitForLine(
       new RegExp(`127\\.0\\.0\\.1:${quiet.socket.localPort} closed after 2 'timeout'`),
@@ -290,7 +290,7 @@ describe.concurrent('lab 07: idle timeouts and keepalive', () => {
     const client = await connectClient(t, port);
     await client.waitForLine(/^hello: no idle timeout here$/);
     expect(await server.stop()).toEqual({ exitCode: 0, signal: undefined });
-    await client.closed;
+    await client.waitForClose();
     expect(server.matching(/shutting down, closing 1 connection/)).toHaveLength(1);
   });
 

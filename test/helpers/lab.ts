@@ -11,6 +11,7 @@
 // lab's output on failure are tied to the test that started it, with the context's own onTestFinished and
 // onTestFailed (vitest's global hooks only know "the current test", which concurrent tests share). The old
 // call without a context, spawnLab(id, args), still works in tests that run one at a time.
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -91,10 +92,17 @@ export interface SpawnOptions extends WaitOptions {
 }
 
 /**
- * How long a lab that is up may take to answer something local (a line typed, a client's bytes, a signal): it
- * takes milliseconds; 2 s leaves room for a busy 2-core machine and is still far below the test timeout.
+ * How much slower than an idle machine this one is as the file starts: the 1-minute load per core, from 1 to 4
+ * (a 2-core box that other jobs share runs everything several times slower; deadlines stretch with it).
  */
-export const REPLY_MS = 2000;
+export const busy = Math.min(4, Math.max(1, os.loadavg()[0] / os.availableParallelism()));
+
+/**
+ * How long a lab that is up may take to answer something local (a line typed, a client's bytes, a signal): it
+ * takes milliseconds; 2 s (times `busy`) leaves room for a loaded 2-core machine and is still far below the
+ * test timeout.
+ */
+export const REPLY_MS = Math.round(2000 * busy);
 
 let waitDefaults: WaitOptions = {};
 
