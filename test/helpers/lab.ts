@@ -294,8 +294,14 @@ function start(
   // A wait that failed already carries the output; this is for an assertion that failed with the lab running.
   try {
     const hooks = hooksOf(t);
-    hooks.onTestFailed(() => {
-      if (!done) console.error(watcher.describe('was still running when the test failed'));
+    hooks.onTestFailed((ctx) => {
+      if (done) return;
+      const text = watcher.describe('was still running when the test failed');
+      // With a context the output goes into the test's own error: console output in a concurrent test is
+      // credited to whichever test vitest thinks is current (measured: the other one), the error is not.
+      const error = t ? ctx.task.result?.errors?.[0] : undefined;
+      if (error) error.message += `\n${text}`;
+      else console.error(text);
     });
     hooks.onTestFinished(killGroup);
   } catch {
