@@ -103,7 +103,7 @@ describe.concurrent('lab 01: a first TCP server and client', () => {
         input: 'typed by hand\n',
         reject: false,
         // nc itself has no deadline: a server that never ends its side would keep it (and the test) waiting.
-        timeout: 2 * REPLY_MS,
+        timeout: REPLY_MS,
       });
       expect(nc.exitCode).toBe(0);
       expect(nc.stdout).toBe('hello\r\ntyped by hand');

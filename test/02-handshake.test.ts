@@ -23,9 +23,9 @@ if (linux && !hasIpv6Loopback) console.log('lab 02: no ::1 here: the /proc/net/t
 // The demo blocks a server process for a real second and starts a second Node process for it: it needs
 // real time, so the tests that read its timeline allow more than the default 10 s.
 const DEMO_TIMEOUT = 30_000;
-// Every step answers the one before within the demo's own one-second block: a wait fails once the lab has said
-// nothing new for REPLY_MS (2 s), so an untouched starter fails in seconds, not at the timeout.
-setWaitDefaults({ quiet: REPLY_MS });
+// The lab's one timer is the demo's one-second block of the server's event loop: a wait fails once the lab has
+// said nothing new for that second plus REPLY_MS, so an untouched starter fails in seconds, not at the timeout.
+setWaitDefaults({ quiet: 1000 + REPLY_MS });
 
 // One demo run read by five tests: started before them (beforeAll, outside any test, so afterAll cleans it up).
 let demoRun: Promise<LabProcess> | undefined;

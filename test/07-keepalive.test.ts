@@ -29,8 +29,8 @@ function toMs(amount: string, unit: string): number {
   return Number(amount) * (unit === 'min' ? 60_000 : unit === 's' ? 1000 : 1);
 }
 // The timers these tests set are short (--idle 200: a warning at 200 ms, the end at 400 ms; the demo's 300 ms):
-// a wait fails once the lab has said nothing new for REPLY_MS (ten idle periods), so an untouched starter that
-// never arms a timer fails in two seconds, not at the timeout.
+// a wait fails once the lab has said nothing new for REPLY_MS (five idle periods or more), so an untouched starter that
+// never arms a timer fails in a second or two, not at the timeout.
 setWaitDefaults({ quiet: REPLY_MS });
 
 const NEXT = /next probe in ([\d.]+) (min|s|ms), (\d+) probes? unanswered$/;

@@ -9,9 +9,9 @@ import { connectClient, type TestClient } from './helpers/net.ts';
 import { expectInOrder } from './helpers/order.ts';
 
 // The lab's timers are the idle limits these tests set (--idle-ms 500, the demo's 800 ms): a wait fails once the
-// lab (or a client) has said nothing new for REPLY_MS (more than two idle limits), so an untouched starter fails
+// lab (or a client) has said nothing new for the longest of them plus REPLY_MS, so an untouched starter fails
 // in seconds.
-setWaitDefaults({ quiet: REPLY_MS });
+setWaitDefaults({ quiet: 800 + REPLY_MS });
 
 async function startServer(t: TestHooks, ...flags: string[]): Promise<{ server: LabProcess; port: number }> {
   const server = spawnLab(t, '09', ['server', '--port', '0', ...flags]);

@@ -99,10 +99,10 @@ export const busy = Math.min(4, Math.max(1, os.loadavg()[0] / os.availableParall
 
 /**
  * How long a lab that is up may take to answer something local (a line typed, a client's bytes, a signal): it
- * takes milliseconds; 2 s (times `busy`) leaves room for a loaded 2-core machine and is still far below the
- * test timeout.
+ * takes milliseconds; 1 s (times `busy`) is twenty times that on a loaded 2-core machine, and it is what an
+ * untouched starter costs over the reference (its missing reply is only seen as silence), so it stays short.
  */
-export const REPLY_MS = Math.round(2000 * busy);
+export const REPLY_MS = Math.round(1000 * busy);
 
 let waitDefaults: WaitOptions = {};
 
