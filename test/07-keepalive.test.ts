@@ -276,7 +276,12 @@ describe.concurrent('lab 07: idle timeouts and keepalive', () => {
     const server = spawnLab(t, '07', ['server', '--port', '0', '--idle', '200']);
     const { port } = await server.listening();
     const client = spawnLab(t, '07', ['client', '--port', String(port), '--keepalive', '2000']);
-    expect(await client.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
+    // The client prints its keepalive timer every second, so it is never quiet: the deadline is the server's
+    // two idle periods of 200 ms (plus REPLY_MS).
+    expect(await client.waitForExit({ within: 2 * 200 + REPLY_MS })).toEqual({
+      exitCode: 0,
+      signal: undefined,
+    });
     expect(client.matching(/^\[client\] received: /).map((m) => m.input)).toEqual([
       '[client] received: hello: say something at least every 200 ms (or type notimeout)',
       '[client] received: idle for 200 ms: still there? (say anything, or I close at the next timeout)',

@@ -104,6 +104,9 @@ export const busy = Math.min(4, Math.max(1, os.loadavg()[0] / os.availableParall
  */
 export const REPLY_MS = Math.round(1000 * busy);
 
+/** The longest a process may take to print its first line before deadlines count anyway (3 s times `busy`). */
+export const STARTUP_MS = Math.round(3000 * busy);
+
 let waitDefaults: WaitOptions = {};
 
 const gates = new WeakMap<object, StartGate>();
@@ -225,6 +228,7 @@ function start(
     },
     gateOf(t),
     true,
+    STARTUP_MS,
   );
   const stdout: string[] = [];
   const stderr: string[] = [];

@@ -37,14 +37,24 @@ export class LineWatcher {
 
   /**
    * `gate`: the test's processes, shared by every watcher of one test; `isProcess`: this watcher reads a process,
-   * which holds the gate closed until its first output (or its exit).
+   * which holds the gate closed until its first output, its exit, or `startupMs`.
    */
-  constructor(name: string, defaults: WaitOptions = {}, gate = new StartGate(), isProcess = false) {
+  constructor(
+    name: string,
+    defaults: WaitOptions = {},
+    gate = new StartGate(),
+    isProcess = false,
+    startupMs = 3000,
+  ) {
     this.name = name;
     this.defaults = defaults;
     this.gate = gate;
     this.isProcess = isProcess;
-    if (isProcess) gate.starting(this);
+    if (isProcess) {
+      gate.starting(this);
+      // A process that prints nothing at all (a starter missing its first line) holds the gate for so long only.
+      setTimeout(() => gate.started(this), startupMs).unref();
+    }
   }
 
   push(line: string): void {
