@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { plainNode, root, setWaitDefaults, spawnFile } from './helpers/lab.ts';
+import { busy, plainNode, root, setWaitDefaults, spawnFile } from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
 import { expectInOrder, orderProblem } from './helpers/order.ts';
 import { openUdp } from './helpers/udp.ts';
@@ -69,7 +69,7 @@ describe.concurrent('the test harness', () => {
     );
     expect(error?.message).toContain('[fixture] ready');
     expect(ms).toBeGreaterThanOrEqual(290);
-    expect(ms).toBeLessThan(2000);
+    expect(ms).toBeLessThan(2000 * busy); // far below the test timeout, on a loaded machine too
     // The deadline ended the wait, not the lab: it is still there to be asked.
     lab.write('still here\n');
     expect(lab.exited).not.toBe(undefined);
@@ -81,31 +81,33 @@ describe.concurrent('the test harness', () => {
     await lab.waitForLine(/ready/);
     const { ms, error } = await timed(lab.waitForLines(/never/, 2));
     expect(error?.message).toMatch(/printed no line matching \/never\/ within 200 ms \(saw 0 of 2\)/);
-    expect(ms).toBeLessThan(2000);
+    expect(ms).toBeLessThan(2000 * busy); // far below the test timeout, on a loaded machine too
     // …and waitForExit too: a process that does not end is an error with its output, not a hang.
     const exit = await timed(lab.waitForExit());
     expect(exit.error?.message).toMatch(/^talker\.ts was still running within 200 ms\n/);
   });
 
   it('quiet: a wait fails once the source has said nothing new for that long, and each new line restarts it', async (t) => {
-    const lab = spawnFile(t, talker, [], { quiet: 400 });
+    // Scaled with the load per core: the talker must echo each tick well within the quiet period.
+    const quiet = Math.round(400 * busy);
+    const lab = spawnFile(t, talker, [], { quiet });
     await lab.waitForLine(/ready/);
-    // Lines every 150 ms keep a quiet: 400 wait alive well past 400 ms…
+    // Lines every 150 ms keep the wait alive well past its quiet period…
     const talking = setInterval(() => lab.write('tick\n'), 150);
     t.onTestFinished(() => clearInterval(talking));
-    // …until the test stops typing: nothing new comes, and the wait fails about 400 ms after the last line.
-    setTimeout(() => clearInterval(talking), 900);
+    // …until the test stops typing: nothing new comes, and the wait fails one quiet period after the last line.
+    setTimeout(() => clearInterval(talking), 2.5 * quiet);
     const started = performance.now();
-    const stalled = await timed(lab.waitForLine(/you said: never/, { quiet: 400 }));
+    const stalled = await timed(lab.waitForLine(/you said: never/, { quiet }));
     expect(stalled.error?.message).toMatch(
-      /printed no line matching \/you said: never\/, and nothing new for 400 ms/,
+      new RegExp(`printed no line matching /you said: never/, and nothing new for ${quiet} ms`),
     );
-    // The last tick is at 750 or 900 ms: without the restarts it would have failed at 400 ms.
-    expect(performance.now() - started).toBeGreaterThanOrEqual(1000);
+    // Without the restarts it would have failed after one quiet period.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(2 * quiet);
     expect(stalled.error?.message).toContain('[fixture] you said: tick');
     // waitForExit too.
     expect((await timed(lab.waitForExit())).error?.message).toMatch(
-      /^talker\.ts was still running, and nothing new for 400 ms/,
+      new RegExp(`^talker\\.ts was still running, and nothing new for ${quiet} ms`),
     );
   });
 
@@ -173,7 +175,7 @@ describe.concurrent('the test harness', () => {
     await udp.waitForMessages(/^ping/);
     const { ms, error } = await timed(udp.waitForMessages(/^ping/, 2));
     expect(error?.message).toMatch(/no line matching \/\^ping\/ within 200 ms \(saw 1 of 2\)/);
-    expect(ms).toBeLessThan(2000);
+    expect(ms).toBeLessThan(2000 * busy); // far below the test timeout, on a loaded machine too
   });
 
   it(`runs the workbook's own files with ${plainNode ? 'plain node (type stripping)' : 'tsx'} on Node ${process.versions.node}, and a student's file always with tsx`, async (t) => {
