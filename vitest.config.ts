@@ -1,14 +1,20 @@
+import os from 'node:os';
 import { defineConfig } from 'vitest/config';
+
+// The timeout is the last resort (waits fail fast on their own, see test/helpers/watch.ts); on a machine that
+// other jobs load it stretches with the load per core, as the harness's deadlines do (at most 4 times).
+const busy = Math.min(4, Math.max(1, os.loadavg()[0] / os.availableParallelism()));
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // The tooling's fixture workbook has tests of its own, run only by the grader in the tooling tests.
     exclude: ['test/fixtures/**', 'node_modules/**'],
-    // The only timer a test has: every wait ends on a line or an event, or fails here with the lab's output.
-    testTimeout: 10_000,
-    hookTimeout: 10_000,
-    // Each file may start servers and clients of its own; files run in parallel, tests in a file in order.
+    // The last resort: every wait ends on a line, an exit, a later line or its own deadline before this.
+    testTimeout: Math.round(10_000 * busy),
+    hookTimeout: Math.round(10_000 * busy),
+    // Each file may start servers and clients of its own; files run in parallel, and the tests of a lab's file
+    // run concurrently too (describe.concurrent; the harness ties cleanup to each test's context).
     pool: 'forks',
     // Tests mostly wait on the labs they start, so more files run at once than there are cores
     // (measured on 2 cores: 173 s with the default of one worker, 109 s with four).

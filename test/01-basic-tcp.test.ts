@@ -5,13 +5,18 @@ import net from 'node:net';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { root, spawnFile, spawnLab } from './helpers/lab.ts';
+import { REPLY_MS, root, setWaitDefaults, spawnFile, spawnLab } from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
+import { expectInOrder } from './helpers/order.ts';
 
-describe('lab 01: a first TCP server and client', () => {
-  it('plays the demo: greeting, echo, two five-tuples and a raw HTTP exchange, then exits 0', async () => {
-    const lab = spawnLab('01');
-    expect(await lab.exited).toEqual({ exitCode: 0, signal: undefined });
+// Nothing in this lab waits on a timer: every step answers the one before at once, so a wait fails once the lab
+// (or the client) has said nothing new for REPLY_MS: an untouched starter fails in seconds, not at the timeout.
+setWaitDefaults({ quiet: REPLY_MS });
+
+describe.concurrent('lab 01: a first TCP server and client', () => {
+  it('plays the demo: greeting, echo, two five-tuples and a raw HTTP exchange, then exits 0', async (t) => {
+    const lab = spawnLab(t, '01');
+    expect(await lab.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     const out = lab.lines;
     const order = [
       /^\[server\] listening on 127\.0\.0\.1:\d+$/,
@@ -25,17 +30,15 @@ describe('lab 01: a first TCP server and client', () => {
       /^\[raw\] < \(body\) "hello over HTTP\\n"$/,
       /^\[demo\] done$/,
     ];
-    const positions = order.map((re) => out.findIndex((l) => re.test(l)));
-    expect(positions, lab.output()).not.toContain(-1);
-    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    expectInOrder(out, order);
     // Each greeting and each echo happens once.
     expect(lab.matching(/^\[client\] received: /)).toHaveLength(2);
   });
 
-  it("the server greets with exactly 'hello\\r\\n', echoes every byte, and ends its side when the client ends", async () => {
-    const server = spawnLab('01', ['server', '--port', '0']);
+  it("the server greets with exactly 'hello\\r\\n', echoes every byte, and ends its side when the client ends", async (t) => {
+    const server = spawnLab(t, '01', ['server', '--port', '0']);
     const { port } = await server.listening();
-    const client = await connectClient(port);
+    const client = await connectClient(t, port);
     const localPort = client.socket.localPort;
     await client.waitForText(/hello\r\n/);
     expect(client.raw()).toBe('hello\r\n');
@@ -43,17 +46,17 @@ describe('lab 01: a first TCP server and client', () => {
     await client.waitForLine(/ünïcode/);
     expect(client.raw()).toBe('hello\r\nabc\r\nπ ünïcode\n');
     client.socket.end();
-    await client.ended;
+    await client.waitForEnd();
     const [, peerPort] = await server.waitForLine(/connection from 127\.0\.0\.1:(\d+)/);
     expect(Number(peerPort)).toBe(localPort);
     await server.waitForLine(new RegExp(`127\\.0\\.0\\.1:${peerPort} sent FIN`));
   });
 
-  it('the client role talks to the server role and exits 0 after the echo', async () => {
-    const server = spawnLab('01', ['server', '--port', '0']);
+  it('the client role talks to the server role and exits 0 after the echo', async (t) => {
+    const server = spawnLab(t, '01', ['server', '--port', '0']);
     const { port } = await server.listening();
-    const client = spawnLab('01', ['client', '--port', String(port)]);
-    expect(await client.exited).toEqual({ exitCode: 0, signal: undefined });
+    const client = spawnLab(t, '01', ['client', '--port', String(port)]);
+    expect(await client.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(client.lines.filter((l) => l.startsWith('[client] received:'))).toEqual([
       '[client] received: hello',
       '[client] received: world!',
@@ -61,11 +64,11 @@ describe('lab 01: a first TCP server and client', () => {
     expect(client.lines.at(-1)).toBe('[client] closed');
   });
 
-  it('two connections to one server port get distinct five-tuples that mirror each other', async () => {
-    const server = spawnLab('01', ['server', '--port', '0']);
+  it('two connections to one server port get distinct five-tuples that mirror each other', async (t) => {
+    const server = spawnLab(t, '01', ['server', '--port', '0']);
     const { port } = await server.listening();
-    const a = await connectClient(port);
-    const b = await connectClient(port);
+    const a = await connectClient(t, port);
+    const b = await connectClient(t, port);
     const seen = await server.waitForLines(/this end of it: tcp 127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:(\d+)/, 2);
     // Server side: same local port (the listening port) on both, remote ports = the clients' local ports.
     expect(seen.map((m) => Number(m[1]))).toEqual([port, port]);
@@ -75,10 +78,10 @@ describe('lab 01: a first TCP server and client', () => {
     expect(b.socket.remotePort).toBe(port);
   });
 
-  it("erratum (note 000): 'data' carries whatever bytes have arrived, not one write(): a line can come in pieces", async () => {
-    const server = spawnLab('01', ['server', '--port', '0']);
+  it("erratum (note 000): 'data' carries whatever bytes have arrived, not one write(): a line can come in pieces", async (t) => {
+    const server = spawnLab(t, '01', ['server', '--port', '0']);
     const { port } = await server.listening();
-    const client = await connectClient(port);
+    const client = await connectClient(t, port);
     let chunks = 0;
     client.socket.on('data', () => chunks++);
     await client.waitForText(/hello\r\n$/);
@@ -95,12 +98,14 @@ describe('lab 01: a first TCP server and client', () => {
   if (noNc) console.log(`lab 01: skipping the nc test: ${noNc}`);
   it.skipIf(noNc)(
     "works with 'nc -N' as the page says: hello, the echo, and nc exits once its input ends",
-    async () => {
-      const server = spawnLab('01', ['server', '--port', '0']);
+    async (t) => {
+      const server = spawnLab(t, '01', ['server', '--port', '0']);
       const { port } = await server.listening();
       const nc = await execa('nc', ['-N', '127.0.0.1', String(port)], {
         input: 'typed by hand\n',
         reject: false,
+        // nc itself has no deadline: a server that never ends its side would keep it (and the test) waiting.
+        timeout: REPLY_MS,
       });
       expect(nc.exitCode).toBe(0);
       expect(nc.stdout).toBe('hello\r\ntyped by hand');
@@ -108,13 +113,13 @@ describe('lab 01: a first TCP server and client', () => {
     },
   );
 
-  it('a port already in use is one clear line and exit code 1, not a stack trace (erratum: note 000 throws)', async () => {
+  it('a port already in use is one clear line and exit code 1, not a stack trace (erratum: note 000 throws)', async (t) => {
     const holder = net.createServer().listen(0, '127.0.0.1');
     await new Promise((resolve) => holder.once('listening', resolve));
     try {
       const { port } = holder.address() as net.AddressInfo;
-      const server = spawnLab('01', ['server', '--port', String(port)]);
-      expect(await server.exited).toEqual({ exitCode: 1, signal: undefined });
+      const server = spawnLab(t, '01', ['server', '--port', String(port)]);
+      expect(await server.waitForExit()).toEqual({ exitCode: 1, signal: undefined });
       expect(server.stderr).toEqual([
         expect.stringMatching(new RegExp(`^\\[server\\] error: EADDRINUSE 127\\.0\\.0\\.1:${port}: `)),
       ]);
@@ -123,36 +128,36 @@ describe('lab 01: a first TCP server and client', () => {
     }
   });
 
-  it('stops cleanly on SIGTERM with exit code 0, closing its connections', async () => {
-    const server = spawnLab('01', ['server', '--port', '0']);
+  it('stops cleanly on SIGTERM with exit code 0, closing its connections', async (t) => {
+    const server = spawnLab(t, '01', ['server', '--port', '0']);
     const { port } = await server.listening();
-    const client = await connectClient(port);
+    const client = await connectClient(t, port);
     await client.waitForLine(/hello/);
     expect(await server.stop()).toEqual({ exitCode: 0, signal: undefined });
-    await client.closed;
+    await client.waitForClose();
     expect(server.matching(/shutting down, closing 1 connection/)).toHaveLength(1);
   });
 
-  it('an unknown role or flag is one line on stderr and exit code 2', async () => {
-    const role = spawnLab('01', ['sever']);
-    expect(await role.exited).toEqual({ exitCode: 2, signal: undefined });
+  it('an unknown role or flag is one line on stderr and exit code 2', async (t) => {
+    const role = spawnLab(t, '01', ['sever']);
+    expect(await role.waitForExit()).toEqual({ exitCode: 2, signal: undefined });
     expect(role.stderr).toEqual([
       "error: unknown role 'sever': this lab's roles are server, client (or no role for the demo)",
     ]);
-    const flag = spawnLab('01', ['server', '--prot', '1']);
-    expect(await flag.exited).toEqual({ exitCode: 2, signal: undefined });
+    const flag = spawnLab(t, '01', ['server', '--prot', '1']);
+    expect(await flag.waitForExit()).toEqual({ exitCode: 2, signal: undefined });
     expect(flag.stderr).toHaveLength(1);
     expect(flag.stderr[0]).toMatch(/^error: Unknown option '--prot'/);
   });
 
-  it('erratum (note 000): server.connections is gone; getConnections() counts live connections', async () => {
+  it('erratum (note 000): server.connections is gone; getConnections() counts live connections', async (t) => {
     const server = net.createServer((s) => s.resume());
     expect('connections' in server).toBe(false);
     server.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
     const { port } = server.address() as net.AddressInfo;
     const accepted = new Promise((resolve) => server.once('connection', resolve));
-    const client = await connectClient(port);
+    const client = await connectClient(t, port);
     await accepted;
     const count = await new Promise<number>((resolve, reject) =>
       server.getConnections((err, n) => (err ? reject(err) : resolve(n))),

@@ -5,9 +5,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { promisify } from 'node:util';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { type LabProcess, spawnLab } from './helpers/lab.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
+import { expectInOrder } from './helpers/order.ts';
 
 const linux = fs.existsSync('/proc/net/tcp');
 const hasSs = linux && spawnSync('ss', ['-V']).status === 0;
@@ -22,15 +23,21 @@ if (linux && !hasIpv6Loopback) console.log('lab 02: no ::1 here: the /proc/net/t
 // The demo blocks a server process for a real second and starts a second Node process for it: it needs
 // real time, so the tests that read its timeline allow more than the default 10 s.
 const DEMO_TIMEOUT = 30_000;
+// The lab's one timer is the demo's one-second block of the server's event loop: a wait fails once the lab has
+// said nothing new for that second plus REPLY_MS, so an untouched starter fails in seconds, not at the timeout.
+setWaitDefaults({ quiet: 1000 + REPLY_MS });
+
+// One demo run read by five tests: started before them (beforeAll, outside any test, so afterAll cleans it up).
 let demoRun: Promise<LabProcess> | undefined;
 function demo(): Promise<LabProcess> {
-  demoRun ??= (async () => {
-    const lab = spawnLab('02');
-    await lab.exited;
-    return lab;
-  })();
+  if (!demoRun) throw new Error('the demo is started in beforeAll');
   return demoRun;
 }
+beforeAll(() => {
+  const lab = spawnLab('02');
+  demoRun = lab.waitForExit().then(() => lab);
+  demoRun.catch(() => {}); // each test that reads it reports the failure
+});
 
 const DAY = 86_400_000;
 /** `12:34:56.789` (the lab's clock, UTC) as milliseconds since midnight. */
@@ -63,12 +70,12 @@ async function acceptQueue(port: number): Promise<{ waiting: number; backlog: nu
   return { waiting: Number(waiting), backlog: Number(backlog) };
 }
 
-describe('lab 02: the three-way handshake and the four-way close', () => {
+describe.concurrent('lab 02: the three-way handshake and the four-way close', () => {
   it(
     'plays the demo: blocked server, half-close both ways, the TCP states and a socket nobody reads, then exits 0',
     async () => {
       const lab = await demo();
-      expect(await lab.exited).toEqual({ exitCode: 0, signal: undefined });
+      expect(await lab.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
       expect(lab.stderr).toEqual([]);
       const order = [
         /^\[demo\] 1\. /,
@@ -83,9 +90,7 @@ describe('lab 02: the three-way handshake and the four-way close', () => {
         /^\[demo\] 4\. /,
         /^\[demo\] done$/,
       ];
-      const positions = order.map((re) => lab.lines.findIndex((l) => re.test(l)));
-      expect(positions, lab.output()).not.toContain(-1);
-      expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+      expectInOrder(lab.lines, order);
       // One server process, one listening line; one reply lost (default), one delivered (allowHalfOpen).
       expect(lab.matching(/listening on/)).toHaveLength(1);
       expect(lab.matching(/reply lost/)).toHaveLength(1);
@@ -188,17 +193,17 @@ describe('lab 02: the three-way handshake and the four-way close', () => {
     DEMO_TIMEOUT,
   );
 
-  it("the client role in another process connects while the server role is blocked; the server's 'connection' comes only after it unblocks", async () => {
-    const server = spawnLab('02', ['server', '--port', '0', '--block', 'enter']);
+  it("the client role in another process connects while the server role is blocked; the server's 'connection' comes only after it unblocks", async (t) => {
+    const server = spawnLab(t, '02', ['server', '--port', '0', '--block', 'enter']);
     const { port } = await server.listening();
     await server.waitForLine(/^\[server\] blocking the event loop until Enter/);
-    const client = spawnLab('02', ['client', '--port', String(port)]);
+    const client = spawnLab(t, '02', ['client', '--port', String(port)]);
     const [, connectedAt, clientPort] = await client.waitForLine(
       /^\[client\] connected at (\S+): tcp 127\.0\.0\.1:(\d+) -> /,
     );
     // Its data and its FIN go out too: the kernel buffers them for a server that has not accepted yet.
     await client.waitForLine(/^\[client\] sent 'hello' and FIN/);
-    const others = [await connectClient(port), await connectClient(port)];
+    const others = [await connectClient(t, port), await connectClient(t, port)];
     const enterAt = now();
     server.write('\n');
     const [, unblockedAt] = await server.waitForLine(/^\[server\] unblocked at (\S+)$/);
@@ -210,7 +215,7 @@ describe('lab 02: the three-way handshake and the four-way close', () => {
       new Set([Number(clientPort), ...others.map((c) => c.socket.localPort)]),
     );
     // allowHalfOpen is false here: the client gets the server's FIN and no reply, and exits 0.
-    expect(await client.exited).toEqual({ exitCode: 0, signal: undefined });
+    expect(await client.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(client.matching(/^\[client\] received:/)).toHaveLength(0);
     expect(client.lines.slice(-2)).toEqual(["[client] server sent FIN: 'end'", '[client] closed']);
     expect(server.matching(/connection from/)).toHaveLength(3);
@@ -218,11 +223,11 @@ describe('lab 02: the three-way handshake and the four-way close', () => {
 
   it.skipIf(!hasSs)(
     "three connections wait in the kernel's accept queue (ss: Recv-Q 3) while the server is blocked, and none after it accepts them",
-    async () => {
-      const server = spawnLab('02', ['server', '--port', '0', '--block', 'enter']);
+    async (t) => {
+      const server = spawnLab(t, '02', ['server', '--port', '0', '--block', 'enter']);
       const { port } = await server.listening();
       await server.waitForLine(/blocking the event loop/);
-      for (let i = 0; i < 3; i++) await connectClient(port);
+      for (let i = 0; i < 3; i++) await connectClient(t, port);
       expect(await acceptQueue(port)).toEqual({ waiting: 3, backlog: 511 });
       server.write('\n');
       await server.waitForLines(/^\[server\] connection from /, 3);
@@ -232,15 +237,15 @@ describe('lab 02: the three-way handshake and the four-way close', () => {
 
   it.skipIf(!hasSs)(
     'with --backlog 1 the queue holds two connections (backlog + 1); the third SYN is dropped and retried until the server accepts',
-    async () => {
-      const server = spawnLab('02', ['server', '--port', '0', '--backlog', '1', '--block', 'enter']);
+    async (t) => {
+      const server = spawnLab(t, '02', ['server', '--port', '0', '--backlog', '1', '--block', 'enter']);
       const { port } = await server.listening();
       await server.waitForLine(/blocking the event loop/);
-      await connectClient(port);
-      await connectClient(port);
+      await connectClient(t, port);
+      await connectClient(t, port);
       const third = net.connect(port, '127.0.0.1');
       third.on('error', () => {});
-      onTestFinished(() => {
+      t.onTestFinished(() => {
         third.destroy();
       });
       let connectedAt: number | undefined;
@@ -265,11 +270,11 @@ describe('lab 02: the three-way handshake and the four-way close', () => {
     20_000,
   );
 
-  it("erratum (note 002): a FIN closes one direction only: with --half-open (allowHalfOpen: true) the server still replies after the client's FIN, and the client receives it", async () => {
-    const server = spawnLab('02', ['server', '--port', '0', '--half-open']);
+  it("erratum (note 002): a FIN closes one direction only: with --half-open (allowHalfOpen: true) the server still replies after the client's FIN, and the client receives it", async (t) => {
+    const server = spawnLab(t, '02', ['server', '--port', '0', '--half-open']);
     const { port } = await server.listening();
-    const client = spawnLab('02', ['client', '--port', String(port), '--message', 'half-close']);
-    expect(await client.exited).toEqual({ exitCode: 0, signal: undefined });
+    const client = spawnLab(t, '02', ['client', '--port', String(port), '--message', 'half-close']);
+    expect(await client.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(client.lines.filter((l) => !l.includes('connected at'))).toEqual([
       "[client] sent 'half-close' and FIN with end(): our side is closed, we keep reading",
       '[client] received: you sent 11 bytes',
@@ -282,17 +287,15 @@ describe('lab 02: the three-way handshake and the four-way close', () => {
       /^\[server\] reply sent after the client's FIN$/,
       /closed$/,
     ];
-    const positions = order.map((re) => server.lines.findIndex((l) => re.test(l)));
-    expect(positions, server.output()).not.toContain(-1);
-    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    expectInOrder(server.lines, order);
     expect(server.matching(/reply lost/)).toHaveLength(0);
   });
 
-  it("by default (allowHalfOpen: false) Node ends the server's side at the client's FIN: a reply written after 'end' is lost with EPIPE", async () => {
-    const server = spawnLab('02', ['server', '--port', '0']);
+  it("by default (allowHalfOpen: false) Node ends the server's side at the client's FIN: a reply written after 'end' is lost with EPIPE", async (t) => {
+    const server = spawnLab(t, '02', ['server', '--port', '0']);
     const { port } = await server.listening();
-    const client = spawnLab('02', ['client', '--port', String(port)]);
-    expect(await client.exited).toEqual({ exitCode: 0, signal: undefined });
+    const client = spawnLab(t, '02', ['client', '--port', String(port)]);
+    expect(await client.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(client.matching(/^\[client\] received:/)).toHaveLength(0);
     expect(client.matching(/^\[client\] server sent FIN: 'end'$/)).toHaveLength(1);
     await server.waitForLine(/closed$/);
@@ -305,35 +308,35 @@ describe('lab 02: the three-way handshake and the four-way close', () => {
 
   it.skipIf(!linux || !hasIpv6Loopback)(
     "the server role prints its side's state from /proc/net/tcp6 for an IPv6 connection: LISTEN, ESTABLISHED, CLOSE_WAIT",
-    async () => {
-      const server = spawnLab('02', ['server', '--host', '::1', '--port', '0', '--half-open']);
+    async (t) => {
+      const server = spawnLab(t, '02', ['server', '--host', '::1', '--port', '0', '--half-open']);
       const { host, port } = await server.listening();
       expect(host).toBe('::1');
       await server.waitForLine(new RegExp(`^\\[kernel\\] listener tcp \\[::1\\]:${port}: LISTEN$`));
-      const client = await connectClient(port, '::1');
+      const client = await connectClient(t, port, '::1');
       const me = client.socket.localPort;
       const tuple = `tcp \\[::1\\]:${port} -> \\[::1\\]:${me}`;
       await server.waitForLine(new RegExp(`^\\[kernel\\] server ${tuple}: ESTABLISHED$`));
       client.socket.end('six b\n');
       await server.waitForLine(new RegExp(`^\\[kernel\\] server ${tuple}: CLOSE_WAIT$`));
       await client.waitForLine(/^you sent 6 bytes$/);
-      await client.ended;
+      await client.waitForEnd();
       expect(server.matching(/^\[kernel\] /)).toHaveLength(3);
     },
   );
 
-  it('the server stops cleanly on SIGTERM with exit code 0, closing its connections', async () => {
-    const server = spawnLab('02', ['server', '--port', '0']);
+  it('the server stops cleanly on SIGTERM with exit code 0, closing its connections', async (t) => {
+    const server = spawnLab(t, '02', ['server', '--port', '0']);
     const { port } = await server.listening();
-    const client = await connectClient(port);
+    const client = await connectClient(t, port);
     await server.waitForLine(/connection from/);
     expect(await server.stop()).toEqual({ exitCode: 0, signal: undefined });
-    await client.closed;
+    await client.waitForClose();
     expect(server.matching(/shutting down, closing 1 connection/)).toHaveLength(1);
   });
 
-  it('a blocked server cannot even run its SIGTERM handler: it shuts down only after it unblocks', async () => {
-    const server = spawnLab('02', ['server', '--port', '0', '--block', 'enter']);
+  it('a blocked server cannot even run its SIGTERM handler: it shuts down only after it unblocks', async (t) => {
+    const server = spawnLab(t, '02', ['server', '--port', '0', '--block', 'enter']);
     await server.listening();
     await server.waitForLine(/blocking the event loop/);
     const stopped = server.stop('SIGTERM');
@@ -344,18 +347,18 @@ describe('lab 02: the three-way handshake and the four-way close', () => {
     expect(server.lines.slice(unblocked + 1)).toEqual(['[server] shutting down, closing 0 connection(s)']);
   });
 
-  it('a bad --block value and a refused connection are one line on stderr and a non-zero exit', async () => {
+  it('a bad --block value and a refused connection are one line on stderr and a non-zero exit', async (t) => {
     // A port that was free a moment ago and is closed now: nothing listens there.
     const probe = net.createServer().listen(0, '127.0.0.1');
     await once(probe, 'listening');
     const { port } = probe.address() as net.AddressInfo;
     await new Promise((resolve) => probe.close(resolve));
     // Both at once: each is a Node process of its own.
-    const bad = spawnLab('02', ['server', '--block', 'soon']);
-    const client = spawnLab('02', ['client', '--port', String(port)]);
-    expect(await bad.exited).toEqual({ exitCode: 2, signal: undefined });
+    const bad = spawnLab(t, '02', ['server', '--block', 'soon']);
+    const client = spawnLab(t, '02', ['client', '--port', String(port)]);
+    expect(await bad.waitForExit()).toEqual({ exitCode: 2, signal: undefined });
     expect(bad.stderr).toEqual(["error: --block must be a number of ms or 'enter', got 'soon'"]);
-    expect(await client.exited).toEqual({ exitCode: 1, signal: undefined });
+    expect(await client.waitForExit()).toEqual({ exitCode: 1, signal: undefined });
     expect(client.stderr).toEqual([
       expect.stringMatching(new RegExp(`^\\[client\\] error: ECONNREFUSED 127\\.0\\.0\\.1:${port}: `)),
     ]);

@@ -9,34 +9,29 @@ import path from 'node:path';
 import { inspect } from 'node:util';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { type LabProcess, labFile, root, spawnLab } from './helpers/lab.ts';
+import {
+  type LabProcess,
+  labFile,
+  REPLY_MS,
+  root,
+  setWaitDefaults,
+  spawnLab,
+  type TestHooks,
+} from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
-
-/** Where each listed pattern first matches in the output; -1 when it never does. */
-function positions(lines: string[], patterns: RegExp[]): number[] {
-  return patterns.map((re) => lines.findIndex((l) => re.test(l)));
-}
-
-function expectInOrder(lab: LabProcess, patterns: RegExp[]) {
-  const at = positions(lab.lines, patterns);
-  expect(at, lab.output()).not.toContain(-1);
-  expect(
-    [...at].sort((a, b) => a - b),
-    lab.output(),
-  ).toEqual(at);
-}
+import { expectInOrder } from './helpers/order.ts';
 
 /** A fresh folder for Unix socket files, removed when the test ends. */
-function socketDir(): string {
+function socketDir(t: TestHooks): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lab03-'));
-  onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
+  t.onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
-function connectPath(file: string): Promise<net.Socket> {
+function connectPath(t: TestHooks, file: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(file);
-    onTestFinished(() => {
+    t.onTestFinished(() => {
       socket.destroy();
     });
     socket.once('connect', () => resolve(socket));
@@ -54,15 +49,18 @@ const hasSs = (() => {
 })();
 const nodeMajor = Number(process.versions.node.split('.')[0]);
 
-describe('lab 03: the demo', () => {
+// No step of this lab waits on a timer: a wait fails once the lab has said nothing new for REPLY_MS.
+setWaitDefaults({ quiet: REPLY_MS });
+
+describe.concurrent('lab 03: the demo', () => {
   let demo: LabProcess;
   beforeAll(() => {
     demo = spawnLab('03');
   });
 
   it('exits 0 by itself although an unref()ed server is still listening (erratum: unref does not pause listening)', async () => {
-    expect(await demo.exited).toEqual({ exitCode: 0, signal: undefined });
-    expectInOrder(demo, [
+    expect(await demo.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
+    expectInOrder(demo.lines, [
       /^\[demo\] a new server; servers keeping the process alive: 1$/,
       /^\[demo\] after unref\(\): 0; lonely\.listening = true$/,
       /^\[lonely\] 'connection' #1 from 127\.0\.0\.1:\d+; getConnections: 1$/,
@@ -75,7 +73,7 @@ describe('lab 03: the demo', () => {
 
   it('address() is null right after listen(port, host) and { address, family, port } on listening (erratum: note 004)', async () => {
     const [, port] = await demo.waitForLine(/^\[server\] listening on 127\.0\.0\.1:(\d+)$/);
-    expectInOrder(demo, [
+    expectInOrder(demo.lines, [
       /^\[demo\] right after listen\(\): address\(\) = null/,
       new RegExp(
         `^\\[server\\] 'listening': address\\(\\) = \\{ address: '127\\.0\\.0\\.1', family: 'IPv4', port: ${port} \\}$`,
@@ -87,7 +85,7 @@ describe('lab 03: the demo', () => {
 
   it('maxConnections = 2: the third client connects, is dropped without a byte, and the first two are still served', async () => {
     await demo.waitForLine(/^\[client 1\] received: still served$/);
-    expectInOrder(demo, [
+    expectInOrder(demo.lines, [
       /^\[client 1\] received: hello #1: 1 connection\(s\) open$/,
       /^\[client 2\] received: hello #2: 2 connection\(s\) open$/,
       /^\[server\] 'drop': 127\.0\.0\.1:\d+ is over maxConnections \(2\); Node closed it at once$/,
@@ -104,7 +102,7 @@ describe('lab 03: the demo', () => {
 
   it("close() refuses new clients at once, keeps serving open ones, and 'close' fires after the last one ends", async () => {
     await demo.waitForLine(/^\[client 2\] closed$/);
-    expectInOrder(demo, [
+    expectInOrder(demo.lines, [
       /^\[server\] close\(\) called: server\.listening = false$/,
       /^\[client 4\] error: ECONNREFUSED 127\.0\.0\.1:\d+: /,
       /^\[client 1\] received: served after close\(\)$/,
@@ -118,7 +116,7 @@ describe('lab 03: the demo', () => {
     await demo.waitForLine(/^\[demo\] 6\./);
     const [, file] = await demo.waitForLine(/^\[unix\] 'listening': address\(\) = '(.+)': a path/);
     expect(path.dirname(file as string)).toBe(os.tmpdir());
-    expectInOrder(demo, [
+    expectInOrder(demo.lines, [
       /^\[demo\] the socket is a file: exists = true$/,
       /^\[unix\] 'connection' #1 \(Unix socket: no address, no port\); getConnections: 1$/,
       /^\[client 6\] received: hello #1: 1 connection\(s\) open$/,
@@ -128,7 +126,7 @@ describe('lab 03: the demo', () => {
 
   it('pauseOnConnect reads nothing until resume(), and an http.Server is a net.Server', async () => {
     await demo.waitForLine(/instanceof net\.Server/);
-    expectInOrder(demo, [
+    expectInOrder(demo.lines, [
       /^\[paused\] 'connection' with pauseOnConnect: a 'data' listener is attached, bytesRead = 0$/,
       /^\[paused\] 'data' 'early bytes\\n'; bytesRead = 12$/,
       /^\[demo\] http\.createServer\(\) instanceof net\.Server: true$/,
@@ -136,7 +134,7 @@ describe('lab 03: the demo', () => {
   });
 
   it('net.isIP/isIPv4/isIPv6 judge the string only: localhost, 1.2.3.256 and 127.1 are not IP addresses', async () => {
-    await demo.exited;
+    await demo.waitForExit();
     const table = demo
       .matching(/^\[isIP\] (\S+)\s+(\d)\s+(true|false)\s+(true|false)$/)
       .map((m) => m.slice(1, 5));
@@ -152,9 +150,9 @@ describe('lab 03: the demo', () => {
   });
 });
 
-describe('lab 03: the server role', () => {
-  it('binds port 0 on 127.0.0.1 and prints address() with the real port, and one listening line', async () => {
-    const server = spawnLab('03', ['server', '--port', '0']);
+describe.concurrent('lab 03: the server role', () => {
+  it('binds port 0 on 127.0.0.1 and prints address() with the real port, and one listening line', async (t) => {
+    const server = spawnLab(t, '03', ['server', '--port', '0']);
     const { host, port } = await server.listening();
     expect(host).toBe('127.0.0.1');
     expect(port).toBeGreaterThan(0);
@@ -167,9 +165,9 @@ describe('lab 03: the server role', () => {
 
   it.skipIf(!hasSs)(
     'passes the backlog to the kernel: ss shows it as the Send-Q of the LISTEN socket',
-    async () => {
+    async (t) => {
       for (const backlog of ['7', '511']) {
-        const server = spawnLab('03', ['server', '--port', '0', '--backlog', backlog]);
+        const server = spawnLab(t, '03', ['server', '--port', '0', '--backlog', backlog]);
         const { port } = await server.listening();
         // For a listening socket, ss prints: State Recv-Q (waiting to be accepted) Send-Q (the backlog) Local Peer.
         const row = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' })
@@ -181,12 +179,12 @@ describe('lab 03: the server role', () => {
     },
   );
 
-  it("getConnections() counts live connections as they come and go ('connection' once per client)", async () => {
-    const server = spawnLab('03', ['server', '--port', '0']);
+  it("getConnections() counts live connections as they come and go ('connection' once per client)", async (t) => {
+    const server = spawnLab(t, '03', ['server', '--port', '0']);
     const { port } = await server.listening();
-    const a = await connectClient(port);
+    const a = await connectClient(t, port);
     await a.waitForLine(/^hello #1: 1 connection\(s\) open$/);
-    const b = await connectClient(port);
+    const b = await connectClient(t, port);
     await b.waitForLine(/^hello #2: 2 connection\(s\) open$/);
     a.socket.end();
     await server.waitForLine(/^\[server\] #1 closed; getConnections: 1$/);
@@ -197,15 +195,15 @@ describe('lab 03: the server role', () => {
     ).toHaveLength(2);
   });
 
-  it('maxConnections = 2: the third client sees its socket closed without a byte, the first two are still served', async () => {
-    const server = spawnLab('03', ['server', '--port', '0', '--max-connections', '2']);
+  it('maxConnections = 2: the third client sees its socket closed without a byte, the first two are still served', async (t) => {
+    const server = spawnLab(t, '03', ['server', '--port', '0', '--max-connections', '2']);
     const { port } = await server.listening();
-    const a = await connectClient(port);
+    const a = await connectClient(t, port);
     await a.waitForLine(/^hello #1/);
-    const b = await connectClient(port);
+    const b = await connectClient(t, port);
     await b.waitForLine(/^hello #2/);
     // The kernel completes the handshake, so connect succeeds; then Node closes the socket.
-    const third = await connectClient(port);
+    const third = await connectClient(t, port);
     await Promise.race([third.closed, third.waitForLine(/hello/)]);
     expect(third.raw()).toBe('');
     await server.waitForLine(/^\[server\] 'drop': 127\.0\.0\.1:\d+ is over maxConnections \(2\)/);
@@ -217,10 +215,10 @@ describe('lab 03: the server role', () => {
     expect(server.matching(/'connection' #/)).toHaveLength(2);
   });
 
-  it(`maxConnections = 0 means no limit on Node 20 and drops every connection from Node 21 on (here: Node ${nodeMajor})`, async () => {
-    const server = spawnLab('03', ['server', '--port', '0', '--max-connections', '0']);
+  it(`maxConnections = 0 means no limit on Node 20 and drops every connection from Node 21 on (here: Node ${nodeMajor})`, async (t) => {
+    const server = spawnLab(t, '03', ['server', '--port', '0', '--max-connections', '0']);
     const { port } = await server.listening();
-    const client = await connectClient(port);
+    const client = await connectClient(t, port);
     await Promise.race([client.closed, client.waitForLine(/hello/)]);
     if (nodeMajor <= 20) {
       expect(client.raw()).toBe('hello #1: 1 connection(s) open\r\n');
@@ -231,35 +229,35 @@ describe('lab 03: the server role', () => {
     }
   });
 
-  it("close() (typed on stdin) refuses new connections at once; 'close' fires only when the open ones end", async () => {
-    const server = spawnLab('03', ['server', '--port', '0']);
+  it("close() (typed on stdin) refuses new connections at once; 'close' fires only when the open ones end", async (t) => {
+    const server = spawnLab(t, '03', ['server', '--port', '0']);
     const { port } = await server.listening();
-    const a = await connectClient(port);
+    const a = await connectClient(t, port);
     await a.waitForLine(/^hello #1/);
     server.write('close\n');
     await server.waitForLine(
       /^\[server\] close\(\) called: no new connections; 'close' waits for 1 open connection\(s\)$/,
     );
-    await expect(connectClient(port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(connectClient(t, port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     a.write('served after close()\n');
     await a.waitForLine(/^served after close\(\)$/);
     expect(server.matching(/^\[server\] 'close'/)).toHaveLength(0);
     a.socket.end();
-    expect(await server.exited).toEqual({ exitCode: 0, signal: undefined });
+    expect(await server.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(server.matching(/^\[server\] 'close'/).map((m) => m.input)).toEqual([
       "[server] 'close': closed, and no connection is left",
     ]);
   });
 
-  it('a port already in use is one line on stderr and exit code 1 (EADDRINUSE), not a stack trace', async () => {
+  it('a port already in use is one line on stderr and exit code 1 (EADDRINUSE), not a stack trace', async (t) => {
     const holder = net.createServer().listen(0, '127.0.0.1');
-    onTestFinished(() => {
+    t.onTestFinished(() => {
       holder.close();
     });
     await new Promise((resolve) => holder.once('listening', resolve));
     const { port } = holder.address() as net.AddressInfo;
-    const server = spawnLab('03', ['server', '--port', String(port)]);
-    expect(await server.exited).toEqual({ exitCode: 1, signal: undefined });
+    const server = spawnLab(t, '03', ['server', '--port', String(port)]);
+    expect(await server.waitForExit()).toEqual({ exitCode: 1, signal: undefined });
     expect(server.stderr).toEqual([
       expect.stringMatching(
         new RegExp(`^\\[server\\] error: EADDRINUSE 127\\.0\\.0\\.1:${port}: the address is already in use`),
@@ -268,9 +266,9 @@ describe('lab 03: the server role', () => {
     expect(server.matching(/listening on/)).toHaveLength(0);
   });
 
-  it('erratum (notes 000, 001): an unref()ed server does not keep the process alive; the role exits 0 by itself', async () => {
-    const server = spawnLab('03', ['server', '--port', '0', '--unref']);
-    expect(await server.exited).toEqual({ exitCode: 0, signal: undefined });
+  it('erratum (notes 000, 001): an unref()ed server does not keep the process alive; the role exits 0 by itself', async (t) => {
+    const server = spawnLab(t, '03', ['server', '--port', '0', '--unref']);
+    expect(await server.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(server.matching(/listening on 127\.0\.0\.1:\d+/)).toHaveLength(1);
     expect(server.matching(/^\[server\] unref\(\): still listening/)).toHaveLength(1);
   });
@@ -282,13 +280,13 @@ describe('lab 03: the server role', () => {
   });
 });
 
-describe.skipIf(process.platform === 'win32')('lab 03: a Unix domain socket', () => {
-  it('listen(path) serves on a socket file and stops on SIGTERM with exit 0, removing the file', async () => {
-    const file = path.join(socketDir(), 'lab.sock');
-    const server = spawnLab('03', ['server', '--path', file]);
+describe.skipIf(process.platform === 'win32').concurrent('lab 03: a Unix domain socket', () => {
+  it('listen(path) serves on a socket file and stops on SIGTERM with exit 0, removing the file', async (t) => {
+    const file = path.join(socketDir(t), 'lab.sock');
+    const server = spawnLab(t, '03', ['server', '--path', file]);
     await server.waitForLine(new RegExp(`^\\[server\\] listening on ${file.replace(/[.]/g, '\\.')}$`));
     expect(fs.lstatSync(file).isSocket()).toBe(true);
-    const socket = await connectPath(file);
+    const socket = await connectPath(t, file);
     socket.setEncoding('utf8');
     let received = '';
     socket.on('data', (chunk: string) => {
@@ -302,41 +300,41 @@ describe.skipIf(process.platform === 'win32')('lab 03: a Unix domain socket', ()
     expect(fs.existsSync(file)).toBe(false);
   });
 
-  it('a stale socket file left by a crashed server is detected (ECONNREFUSED) and removed, with one line', async () => {
-    const file = path.join(socketDir(), 'lab.sock');
-    const crashed = spawnLab('03', ['server', '--path', file]);
+  it('a stale socket file left by a crashed server is detected (ECONNREFUSED) and removed, with one line', async (t) => {
+    const file = path.join(socketDir(t), 'lab.sock');
+    const crashed = spawnLab(t, '03', ['server', '--path', file]);
     await crashed.waitForLine(/listening on /);
     crashed.kill(); // SIGKILL: no chance to clean up, the file stays
-    expect((await crashed.exited).signal).toBe('SIGKILL');
+    expect((await crashed.waitForExit()).signal).toBe('SIGKILL');
     expect(fs.existsSync(file)).toBe(true);
-    const server = spawnLab('03', ['server', '--path', file]);
+    const server = spawnLab(t, '03', ['server', '--path', file]);
     await server.waitForLine(/listening on /);
     expect(
       server.matching(/^\[server\] removed a stale socket file: nobody answered on .+ \(ECONNREFUSED\)$/),
     ).toHaveLength(1);
-    const socket = await connectPath(file);
+    const socket = await connectPath(t, file);
     expect(socket.readyState).toBe('open');
   });
 
-  it('a live socket is never removed: a second server on the same path is one line and exit 1', async () => {
-    const file = path.join(socketDir(), 'lab.sock');
-    const first = spawnLab('03', ['server', '--path', file]);
+  it('a live socket is never removed: a second server on the same path is one line and exit 1', async (t) => {
+    const file = path.join(socketDir(t), 'lab.sock');
+    const first = spawnLab(t, '03', ['server', '--path', file]);
     await first.waitForLine(/listening on /);
-    const second = spawnLab('03', ['server', '--path', file]);
-    expect(await second.exited).toEqual({ exitCode: 1, signal: undefined });
+    const second = spawnLab(t, '03', ['server', '--path', file]);
+    expect(await second.waitForExit()).toEqual({ exitCode: 1, signal: undefined });
     expect(second.stderr).toEqual([
       `[server] error: another server is listening on ${file}: stop it, or pick another --path`,
     ]);
     // The first server is untouched and still serving.
-    await connectPath(file);
+    await connectPath(t, file);
     await first.waitForLine(/'connection' #1/);
   });
 
-  it('a path that is not a socket is not deleted: one line and exit 1', async () => {
-    const file = path.join(socketDir(), 'notes.txt');
+  it('a path that is not a socket is not deleted: one line and exit 1', async (t) => {
+    const file = path.join(socketDir(t), 'notes.txt');
     fs.writeFileSync(file, 'precious');
-    const server = spawnLab('03', ['server', '--path', file]);
-    expect(await server.exited).toEqual({ exitCode: 1, signal: undefined });
+    const server = spawnLab(t, '03', ['server', '--path', file]);
+    expect(await server.waitForExit()).toEqual({ exitCode: 1, signal: undefined });
     expect(server.stderr).toEqual([`[server] error: ${file} exists and is not a socket; not touching it`]);
     expect(fs.readFileSync(file, 'utf8')).toBe('precious');
   });

@@ -2,25 +2,27 @@
 // (docs/05-pause-resume.md).
 import net from 'node:net';
 import vm from 'node:vm';
-import { describe, expect, it } from 'vitest';
-import { type LabProcess, spawnLab } from './helpers/lab.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
+import { expectInOrder } from './helpers/order.ts';
 
-// The demo runs once; the tests that read its timeline share it.
+// The lab's only timer is the demo's 150 ms idle timeout: a wait fails once the lab has said nothing new for
+// REPLY_MS, so an untouched starter (a paused socket that is never resumed) fails in seconds.
+setWaitDefaults({ quiet: REPLY_MS });
+
+// The demo runs once; the tests that read its timeline share it (started in beforeAll, outside any test, so
+// afterAll cleans it up).
 let demoRun: Promise<LabProcess> | undefined;
 function demo(): Promise<LabProcess> {
-  demoRun ??= (async () => {
-    const lab = spawnLab('05');
-    await lab.exited;
-    return lab;
-  })();
+  if (!demoRun) throw new Error('the demo is started in beforeAll');
   return demoRun;
 }
-
-/** Index of the first line matching each pattern, in order; -1 where one is missing. */
-function positions(lines: string[], patterns: RegExp[]): number[] {
-  return patterns.map((re) => lines.findIndex((l) => re.test(l)));
-}
+beforeAll(() => {
+  const lab = spawnLab('05');
+  demoRun = lab.waitForExit().then(() => lab);
+  demoRun.catch(() => {}); // each test that reads it reports the failure
+});
 
 /** Five writes, each its own write() call; the text mixes ASCII and multi-byte UTF-8 to catch any reordering. */
 const writes = ['line 1\r\n', 'zwei 2\r\n', 'трёх 3\r\n', '四 4\r\n', 'line 5 ✓\r\n'];
@@ -36,10 +38,10 @@ async function writeAll(socket: net.Socket, parts: string[]): Promise<void> {
   }
 }
 
-describe('lab 05: pause and resume', () => {
+describe.concurrent('lab 05: pause and resume', () => {
   it('plays the demo: flowing, paused mode, a flood into a paused server, and note 002, then exits 0', async () => {
     const lab = await demo();
-    expect(await lab.exited).toEqual({ exitCode: 0, signal: undefined });
+    expect(await lab.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     const order = [
       /^\[server\] listening on 127\.0\.0\.1:\d+$/,
       /^\[demo\] part 1: /,
@@ -54,9 +56,7 @@ describe('lab 05: pause and resume', () => {
       /^\[demo\] part 4: /,
       /^\[demo\] done$/,
     ];
-    const at = positions(lab.lines, order);
-    expect(at, lab.output()).not.toContain(-1);
-    expect([...at].sort((a, b) => a - b)).toEqual(at);
+    expectInOrder(lab.lines, order);
     // Three connections, each resumed once, each read nothing before its "go" and got its whole echo back.
     expect(lab.matching(/^\[server\] go \(\w+ mode\): 0 bytes had been read/)).toHaveLength(3);
     expect(lab.matching(/^\[client\] echo complete and in order: \d+ bytes$/)).toHaveLength(3);
@@ -64,10 +64,10 @@ describe('lab 05: pause and resume', () => {
     expect(lab.stderr).toEqual([]);
   });
 
-  it("a paused connection reads nothing until 'go'; then five writes arrive complete and in order, byte for byte", async () => {
-    const server = spawnLab('05', ['server', '--port', '0']);
+  it("a paused connection reads nothing until 'go'; then five writes arrive complete and in order, byte for byte", async (t) => {
+    const server = spawnLab(t, '05', ['server', '--port', '0']);
     const { port } = await server.listening();
-    const client = await connectClient(port);
+    const client = await connectClient(t, port);
     await server.waitForLine(
       /connection from 127\.0\.0\.1:\d+: paused \(pauseOnConnect\), nothing is read yet/,
     );
@@ -93,14 +93,13 @@ describe('lab 05: pause and resume', () => {
     expect(server.matching(/'data' #\d+: \d+ bytes/)).toHaveLength(Math.min(events, 3));
     expect(server.matching(/read\(\) #/)).toHaveLength(0);
     // The go line came before the first 'data' line.
-    const [goAt, dataAt] = positions(server.lines, [/\] go \(/, /'data' #1:/]);
-    expect(goAt).toBeLessThan(dataAt as number);
+    expectInOrder(server.lines, [/\] go \(/, /'data' #1:/]);
   });
 
-  it("--mode paused reads with 'readable' + read(): the same bytes arrive, through read() and no 'data' events", async () => {
-    const server = spawnLab('05', ['server', '--port', '0', '--mode', 'paused']);
+  it("--mode paused reads with 'readable' + read(): the same bytes arrive, through read() and no 'data' events", async (t) => {
+    const server = spawnLab(t, '05', ['server', '--port', '0', '--mode', 'paused']);
     const { port } = await server.listening();
-    const client = await connectClient(port);
+    const client = await connectClient(t, port);
     await server.waitForLine(/paused \(pauseOnConnect\)/);
     await writeAll(client.socket, writes);
     server.write('go\n');
@@ -120,10 +119,10 @@ describe('lab 05: pause and resume', () => {
     expect(server.matching(/'data' #/)).toHaveLength(0);
   });
 
-  it("while the server is paused the client's write() returns false; after 'go' comes 'drain' and every byte arrives", async () => {
-    const server = spawnLab('05', ['server', '--port', '0']);
+  it("while the server is paused the client's write() returns false; after 'go' comes 'drain' and every byte arrives", async (t) => {
+    const server = spawnLab(t, '05', ['server', '--port', '0']);
     const { port } = await server.listening();
-    const client = spawnLab('05', ['client', '--port', String(port), '--flood']);
+    const client = spawnLab(t, '05', ['client', '--port', String(port), '--flood']);
     await server.waitForLine(/paused \(pauseOnConnect\)/);
     const [full] = await client.waitForLines(
       /write\(\) returned false after (\d+) writes \((\d+) bytes\): Node still holds (\d+) \(writableLength\), over writableHighWaterMark (\d+); the kernel took the rest/,
@@ -138,7 +137,7 @@ describe('lab 05: pause and resume', () => {
     expect(client.matching(/'drain'/)).toHaveLength(0);
     server.write('go\n');
     await client.waitForLine(/'drain': Node's queue went to the kernel \(writableLength 0\)/);
-    expect(await client.exited).toEqual({ exitCode: 0, signal: undefined });
+    expect(await client.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(client.matching(/echo complete and in order: (\d+) bytes/).map((m) => Number(m[1]))).toEqual([
       total as number,
     ]);
@@ -147,14 +146,14 @@ describe('lab 05: pause and resume', () => {
     expect(Number(fin?.[1])).toBe(total as number);
   });
 
-  it("'go' resumes only the connections waiting at that moment; a later connection waits for its own 'go'", async () => {
-    const server = spawnLab('05', ['server', '--port', '0']);
+  it("'go' resumes only the connections waiting at that moment; a later connection waits for its own 'go'", async (t) => {
+    const server = spawnLab(t, '05', ['server', '--port', '0']);
     const { port } = await server.listening();
     server.write('go\n');
     await server.waitForLine(/go: no connection is waiting/);
-    const a = await connectClient(port);
+    const a = await connectClient(t, port);
     await server.waitForLines(/paused \(pauseOnConnect\)/, 1);
-    const b = await connectClient(port);
+    const b = await connectClient(t, port);
     await server.waitForLines(/paused \(pauseOnConnect\)/, 2);
     await writeAll(a.socket, ['to a\n']);
     await writeAll(b.socket, ['to b\n']);
@@ -162,7 +161,7 @@ describe('lab 05: pause and resume', () => {
     await server.waitForLines(/go \(flowing mode\): 0 bytes had been read/, 2);
     await a.waitForLine(/^to a$/);
     await b.waitForLine(/^to b$/);
-    const c = await connectClient(port);
+    const c = await connectClient(t, port);
     await server.waitForLines(/paused \(pauseOnConnect\)/, 3);
     await writeAll(c.socket, ['to c\n']);
     server.write('go\n');
@@ -188,8 +187,7 @@ describe('lab 05: pause and resume', () => {
       "[server] 'timeout' #2: pipe() into the sink",
     ]);
     // The held "first" waited for the first 'timeout'; "third" came after the second.
-    const at = positions(part4, [/'timeout' #1/, /"first/, /"second/, /'timeout' #2/, /"third/]);
-    expect([...at].sort((a, b) => a - b)).toEqual(at);
+    expectInOrder(part4, [/'timeout' #1/, /"first/, /"second/, /'timeout' #2/, /"third/]);
     expect(part4).toContain(
       '[demo] "third" reached the sink 2 times: once per pipe(), and pipe() ran once per \'timeout\'',
     );
@@ -208,27 +206,27 @@ describe('lab 05: pause and resume', () => {
     expect(() => new vm.Script(noteCode.split('\n').slice(1).join('\n'))).not.toThrow();
   });
 
-  it('stops cleanly on SIGTERM with exit code 0, closing connections that still wait for go', async () => {
-    const server = spawnLab('05', ['server', '--port', '0']);
+  it('stops cleanly on SIGTERM with exit code 0, closing connections that still wait for go', async (t) => {
+    const server = spawnLab(t, '05', ['server', '--port', '0']);
     const { port } = await server.listening();
-    const client = await connectClient(port);
+    const client = await connectClient(t, port);
     await server.waitForLine(/paused \(pauseOnConnect\)/);
     expect(await server.stop()).toEqual({ exitCode: 0, signal: undefined });
-    await client.closed;
+    await client.waitForClose();
     expect(server.matching(/shutting down, closing 1 connection\(s\)/)).toHaveLength(1);
   });
 
-  it('a bad --mode is one line on stderr and exit code 2; a client with no server is one line and exit code 1', async () => {
-    const bad = spawnLab('05', ['server', '--mode', 'fast']);
-    expect(await bad.exited).toEqual({ exitCode: 2, signal: undefined });
+  it('a bad --mode is one line on stderr and exit code 2; a client with no server is one line and exit code 1', async (t) => {
+    const bad = spawnLab(t, '05', ['server', '--mode', 'fast']);
+    expect(await bad.waitForExit()).toEqual({ exitCode: 2, signal: undefined });
     expect(bad.stderr).toEqual(["error: --mode must be flowing or paused, got 'fast'"]);
     const holder = net.createServer().listen(0, '127.0.0.1');
     await new Promise((resolve) => holder.once('listening', resolve));
     const { port } = holder.address() as net.AddressInfo;
     // Close it first: its port is now free, so the client is refused.
     await new Promise((resolve) => holder.close(resolve));
-    const client = spawnLab('05', ['client', '--port', String(port)]);
-    expect(await client.exited).toEqual({ exitCode: 1, signal: undefined });
+    const client = spawnLab(t, '05', ['client', '--port', String(port)]);
+    expect(await client.waitForExit()).toEqual({ exitCode: 1, signal: undefined });
     expect(client.stderr).toHaveLength(1);
     expect(client.stderr[0]).toMatch(/^\[client\] error: ECONNREFUSED 127\.0\.0\.1:\d+: connection refused/);
   });

@@ -5,10 +5,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { spawnLab } from './helpers/lab.ts';
+import { describe, expect, it } from 'vitest';
+import { busy, REPLY_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
 import { netnsUnavailable } from './helpers/netns.ts';
+import { expectInOrder } from './helpers/order.ts';
+import { settleWithin } from './helpers/watch.ts';
 
 // ss reads the kernel's timers over netlink: Linux with iproute2 only.
 const noSs =
@@ -26,12 +28,17 @@ if (noNetns) console.log(`lab 07: skipping the vanished-peer test: ${noNetns}`);
 function toMs(amount: string, unit: string): number {
   return Number(amount) * (unit === 'min' ? 60_000 : unit === 's' ? 1000 : 1);
 }
+// The timers these tests set are short (--idle 200: a warning at 200 ms, the end at 400 ms; the demo's 300 ms):
+// a wait fails once the lab has said nothing new for REPLY_MS (five idle periods or more), so an untouched starter that
+// never arms a timer fails in a second or two, not at the timeout.
+setWaitDefaults({ quiet: REPLY_MS });
+
 const NEXT = /next probe in ([\d.]+) (min|s|ms), (\d+) probes? unanswered$/;
 
-describe('lab 07: idle timeouts and keepalive', () => {
-  it('plays the demo: the idle client is warned, then closed by the server; the one that called setTimeout(0) is spared; exits 0', async () => {
-    const lab = spawnLab('07');
-    expect(await lab.exited).toEqual({ exitCode: 0, signal: undefined });
+describe.concurrent('lab 07: idle timeouts and keepalive', () => {
+  it('plays the demo: the idle client is warned, then closed by the server; the one that called setTimeout(0) is spared; exits 0', async (t) => {
+    const lab = spawnLab(t, '07');
+    expect(await lab.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     const out = lab.lines;
     const order = [
       /^\[server\] listening on 127\.0\.0\.1:\d+$/,
@@ -47,9 +54,7 @@ describe('lab 07: idle timeouts and keepalive', () => {
       /^\[chatty\] received: echo: ping$/,
       /^\[demo\] done$/,
     ];
-    const positions = order.map((re) => out.findIndex((l) => re.test(l)));
-    expect(positions, lab.output()).not.toContain(-1);
-    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    expectInOrder(out, order);
     // Two 'timeout' events in all, both for the quiet client; the chatty one, idle for longer, had none.
     expect(lab.matching(/'timeout' #/)).toHaveLength(2);
     expect(lab.matching(/^\[quiet\] received: /)).toHaveLength(3);
@@ -57,9 +62,9 @@ describe('lab 07: idle timeouts and keepalive', () => {
     expect(lab.matching(/closed after 0 'timeout' event\(s\)$/)).toHaveLength(1);
   });
 
-  it("'timeout' closes nothing: afterwards the socket is still writable and bytes flow both ways until someone ends it", async () => {
+  it("'timeout' closes nothing: afterwards the socket is still writable and bytes flow both ways until someone ends it", async (t) => {
     const server = net.createServer();
-    onTestFinished(() => {
+    t.onTestFinished(() => {
       server.close();
     });
     const seen: { destroyed: boolean; writable: boolean }[] = [];
@@ -73,7 +78,7 @@ describe('lab 07: idle timeouts and keepalive', () => {
     });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    const client = await connectClient((server.address() as net.AddressInfo).port);
+    const client = await connectClient(t, (server.address() as net.AddressInfo).port);
     await client.waitForLine(/^after timeout$/);
     // Nothing closed the connection: the client can still talk and the server still answers.
     client.write('more\n');
@@ -82,12 +87,15 @@ describe('lab 07: idle timeouts and keepalive', () => {
     expect(client.socket.readyState).toBe('open');
   });
 
-  it('the server warns an idle client after the first timeout and ends it itself after the second', async () => {
-    const server = spawnLab('07', ['server', '--port', '0', '--idle', '200']);
+  // Sequential (not beside this file's other tests): the test's own client must answer the server's FIN within one
+  // idle period (200 ms), or the server takes the half-open path; a busy test worker was measured missing that.
+  it.sequential('the server warns an idle client after the first timeout and ends it itself after the second', async (t) => {
+    const server = spawnLab(t, '07', ['server', '--port', '0', '--idle', '200']);
     const { port } = await server.listening();
-    const client = await connectClient(port);
+    const client = await connectClient(t, port);
     const peer = `127\\.0\\.0\\.1:${client.socket.localPort}`;
-    await client.ended;
+    await client.waitForLine(/^bye: idle too long$/);
+    await client.waitForEnd();
     expect(client.lines).toEqual([
       'hello: say something at least every 200 ms (or type notimeout)',
       'idle for 200 ms: still there? (say anything, or I close at the next timeout)',
@@ -105,12 +113,12 @@ describe('lab 07: idle timeouts and keepalive', () => {
     expect(server.matching(new RegExp(`${peer} still idle: closing it ourselves`))).toHaveLength(1);
   });
 
-  it("a client that never answers the server's FIN (half-open, as nc does) is destroyed at the next timeout", async () => {
-    const server = spawnLab('07', ['server', '--port', '0', '--idle', '200']);
+  it("a client that never answers the server's FIN (half-open, as nc does) is destroyed at the next timeout", async (t) => {
+    const server = spawnLab(t, '07', ['server', '--port', '0', '--idle', '200']);
     const { port } = await server.listening();
     // allowHalfOpen: on the server's FIN this client does not end its own side, so the connection stays half-open.
     const client = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    onTestFinished(() => {
+    t.onTestFinished(() => {
       client.destroy();
     });
     client.on('error', () => {});
@@ -121,7 +129,7 @@ describe('lab 07: idle timeouts and keepalive', () => {
     client.on('data', (chunk: string) => {
       received += chunk;
     });
-    await once(client, 'end');
+    await settleWithin(once(client, 'end'), REPLY_MS, "the server's FIN after two idle periods of 200 ms");
     expect(received.endsWith('bye: idle too long\r\n')).toBe(true);
     // We never end our side; one idle period later the server stops waiting and destroys its socket.
     await server.waitForLine(new RegExp(`${peer} closed after 3 'timeout' event\\(s\\)$`));
@@ -133,16 +141,19 @@ describe('lab 07: idle timeouts and keepalive', () => {
     expect(server.matching(/error/)).toHaveLength(0);
   });
 
-  it('setTimeout(0) switches the idle timer off: a client idle longer than one that gets closed is never warned', async () => {
-    const server = spawnLab('07', ['server', '--port', '0', '--idle', '200']);
+  // Sequential (not beside this file's other tests): the test's own client must answer the server's FIN within one
+  // idle period (200 ms), or the server takes the half-open path; a busy test worker was measured missing that.
+  it.sequential('setTimeout(0) switches the idle timer off: a client idle longer than one that gets closed is never warned', async (t) => {
+    const server = spawnLab(t, '07', ['server', '--port', '0', '--idle', '200']);
     const { port } = await server.listening();
-    const calm = await connectClient(port);
+    const calm = await connectClient(t, port);
     await calm.waitForLine(/^hello/);
     calm.write('notimeout\n');
     await calm.waitForLine(/^timeout disabled: setTimeout\(0\)$/);
     // Connected later, idle for less time than calm, and still closed for being idle.
-    const quiet = await connectClient(port);
-    await quiet.ended;
+    const quiet = await connectClient(t, port);
+    await quiet.waitForLine(/^bye: idle too long$/);
+    await quiet.waitForEnd();
     expect(quiet.lines.at(-1)).toBe('bye: idle too long');
     await server.waitForLine(
       new RegExp(`127\\.0\\.0\\.1:${quiet.socket.localPort} closed after 2 'timeout'`),
@@ -160,10 +171,10 @@ describe('lab 07: idle timeouts and keepalive', () => {
 
   it.skipIf(noSs)(
     "ss -tno shows the kernel's keepalive timer once the server calls setKeepAlive(true, 2000): first probe due within 2 s",
-    async () => {
-      const server = spawnLab('07', ['server', '--port', '0', '--keepalive', '2000']);
+    async (t) => {
+      const server = spawnLab(t, '07', ['server', '--port', '0', '--keepalive', '2000']);
       const { port } = await server.listening();
-      const client = await connectClient(port);
+      const client = await connectClient(t, port);
       const [, said] = await server.waitForLine(
         new RegExp(`127\\.0\\.0\\.1:${client.socket.localPort} setKeepAlive\\(true, 2000\\): (.*)$`),
       );
@@ -178,9 +189,9 @@ describe('lab 07: idle timeouts and keepalive', () => {
 
   it.skipIf(noSs)(
     'pitfall: initialDelay is cut to whole seconds, so under 1000 ms the kernel keeps its 2-hour default, and 1500 ms means 1 s',
-    async () => {
-      const lab = spawnLab('07');
-      expect(await lab.exited).toEqual({ exitCode: 0, signal: undefined });
+    async (t) => {
+      const lab = spawnLab(t, '07');
+      expect(await lab.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
       const rows = new Map(
         lab.matching(/^\[keepalive\] (setKeepAlive.*?)\s+→ (.*)$/).map((m) => [m[1], m[2] as string]),
       );
@@ -209,10 +220,10 @@ describe('lab 07: idle timeouts and keepalive', () => {
     },
   );
 
-  it('without ss the lab says so in one line and carries on', async () => {
+  it('without ss the lab says so in one line and carries on', async (t) => {
     // An empty PATH (node is started by its full path): the lab cannot find ss, as on a machine without iproute2.
-    const lab = spawnLab('07', [], { env: { PATH: path.join(os.tmpdir(), 'nwb07-no-such-dir') } });
-    expect(await lab.exited).toEqual({ exitCode: 0, signal: undefined });
+    const lab = spawnLab(t, '07', [], { env: { PATH: path.join(os.tmpdir(), 'nwb07-no-such-dir') } });
+    expect(await lab.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(
       lab.matching(
         /^\[keepalive\] ss (\(iproute2\) not found|and the kernel's keepalive timer are Linux-only)/,
@@ -224,15 +235,18 @@ describe('lab 07: idle timeouts and keepalive', () => {
 
   it.skipIf(noNetns)(
     'erratum (note 001): a peer that vanishes is found by keepalive: first probe after initialDelay (2 s), then 10 unanswered probes 1 s apart, then ETIMEDOUT',
-    // Real time is the behaviour here: 2 s idle + 10 probes × 1 s, plus starting three processes.
-    { timeout: 30_000 },
-    async () => {
-      const lab = spawnLab('07', ['vanish']);
-      onTestFinished(() => {
+    // Real time is the behaviour here: 2 s idle + 10 probes × 1 s, plus starting three processes (slower on a
+    // loaded machine: busy is the load per core, 1 to 4).
+    { timeout: Math.round(30_000 * busy) },
+    async (t) => {
+      const lab = spawnLab(t, '07', ['vanish']);
+      t.onTestFinished(() => {
         // If the test failed half-way the lab was killed before its own cleanup: remove what it created.
         for (const side of ['client', 'peer']) spawnSync('ip', ['netns', 'del', `nwb07-${lab.pid}-${side}`]);
       });
-      expect(await lab.exited).toEqual({ exitCode: 0, signal: undefined });
+      // No deadline but the test's: the lab starts node processes inside the namespaces, whose start-up the
+      // harness cannot see, then waits out the kernel's 12 s of keepalive (no exercise part is in this path).
+      expect(await lab.waitForExit({ quiet: undefined })).toEqual({ exitCode: 0, signal: undefined });
       const probes = lab
         .matching(
           new RegExp(`^\\[client\\] \\+([\\d.]+) s timer:\\(keepalive,[^,]*,(\\d+)\\): ${NEXT.source}`),
@@ -262,11 +276,16 @@ describe('lab 07: idle timeouts and keepalive', () => {
     },
   );
 
-  it('the client role sits silent until the idle server ends it, then exits 0', async () => {
-    const server = spawnLab('07', ['server', '--port', '0', '--idle', '200']);
+  it('the client role sits silent until the idle server ends it, then exits 0', async (t) => {
+    const server = spawnLab(t, '07', ['server', '--port', '0', '--idle', '200']);
     const { port } = await server.listening();
-    const client = spawnLab('07', ['client', '--port', String(port), '--keepalive', '2000']);
-    expect(await client.exited).toEqual({ exitCode: 0, signal: undefined });
+    const client = spawnLab(t, '07', ['client', '--port', String(port), '--keepalive', '2000']);
+    // The client prints its keepalive timer every second, so it is never quiet: the deadline is the server's
+    // two idle periods of 200 ms (plus REPLY_MS).
+    expect(await client.waitForExit({ within: 2 * 200 + REPLY_MS })).toEqual({
+      exitCode: 0,
+      signal: undefined,
+    });
     expect(client.matching(/^\[client\] received: /).map((m) => m.input)).toEqual([
       '[client] received: hello: say something at least every 200 ms (or type notimeout)',
       '[client] received: idle for 200 ms: still there? (say anything, or I close at the next timeout)',
@@ -276,36 +295,36 @@ describe('lab 07: idle timeouts and keepalive', () => {
     expect(client.lines.at(-1)).toBe('[client] closed');
   });
 
-  it('stops cleanly on SIGTERM with exit code 0, closing its connections', async () => {
-    const server = spawnLab('07', ['server', '--port', '0', '--idle', '0']);
+  it('stops cleanly on SIGTERM with exit code 0, closing its connections', async (t) => {
+    const server = spawnLab(t, '07', ['server', '--port', '0', '--idle', '0']);
     const { port } = await server.listening();
-    const client = await connectClient(port);
+    const client = await connectClient(t, port);
     await client.waitForLine(/^hello: no idle timeout here$/);
     expect(await server.stop()).toEqual({ exitCode: 0, signal: undefined });
-    await client.closed;
+    await client.waitForClose();
     expect(server.matching(/shutting down, closing 1 connection/)).toHaveLength(1);
   });
 
-  it('a bad flag is one line on stderr and exit code 2', async () => {
-    const idle = spawnLab('07', ['server', '--idle', 'soon']);
-    const flag = spawnLab('07', ['server', '--keepalve', '1000']);
-    expect(await idle.exited).toEqual({ exitCode: 2, signal: undefined });
+  it('a bad flag is one line on stderr and exit code 2', async (t) => {
+    const idle = spawnLab(t, '07', ['server', '--idle', 'soon']);
+    const flag = spawnLab(t, '07', ['server', '--keepalve', '1000']);
+    expect(await idle.waitForExit()).toEqual({ exitCode: 2, signal: undefined });
     expect(idle.stderr).toEqual([
       "error: --idle must be a whole number from 0 to 9007199254740991, got 'soon'",
     ]);
-    expect(await flag.exited).toEqual({ exitCode: 2, signal: undefined });
+    expect(await flag.waitForExit()).toEqual({ exitCode: 2, signal: undefined });
     expect(flag.stderr).toHaveLength(1);
     expect(flag.stderr[0]).toMatch(/^error: Unknown option '--keepalve'/);
   });
 
-  it('a refused connection is one line on stderr and exit code 1 for the client', async () => {
+  it('a refused connection is one line on stderr and exit code 1 for the client', async (t) => {
     // A port that was free a moment ago: nothing listens there now.
     const probe = net.createServer().listen(0, '127.0.0.1');
     await once(probe, 'listening');
     const { port } = probe.address() as net.AddressInfo;
     await new Promise((resolve) => probe.close(resolve));
-    const client = spawnLab('07', ['client', '--port', String(port)]);
-    expect(await client.exited).toEqual({ exitCode: 1, signal: undefined });
+    const client = spawnLab(t, '07', ['client', '--port', String(port)]);
+    expect(await client.waitForExit()).toEqual({ exitCode: 1, signal: undefined });
     expect(client.stderr).toEqual([
       expect.stringMatching(/^\[client\] error: ECONNREFUSED 127\.0\.0\.1:\d+: /),
     ]);

@@ -2,20 +2,26 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import vm from 'node:vm';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../labs/lib/random.ts';
-import { type LabProcess, spawnLab } from './helpers/lab.ts';
+import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab, type TestHooks } from './helpers/lab.ts';
 import { connectClient, type TestClient } from './helpers/net.ts';
+import { expectInOrder } from './helpers/order.ts';
 
-async function startServer(...flags: string[]): Promise<{ server: LabProcess; port: number }> {
-  const server = spawnLab('09', ['server', '--port', '0', ...flags]);
+// The lab's timers are the idle limits these tests set (--idle-ms 500, the demo's 800 ms): a wait fails once the
+// lab (or a client) has said nothing new for the longest of them plus REPLY_MS, so an untouched starter fails
+// in seconds.
+setWaitDefaults({ quiet: 800 + REPLY_MS });
+
+async function startServer(t: TestHooks, ...flags: string[]): Promise<{ server: LabProcess; port: number }> {
+  const server = spawnLab(t, '09', ['server', '--port', '0', ...flags]);
   const { port } = await server.listening();
   return { server, port };
 }
 
 /** A raw client in the room: waits for the welcome, then takes a name if given one. */
-async function join(port: number, name?: string): Promise<TestClient> {
-  const client = await connectClient(port, '127.0.0.1', name ?? 'anonymous');
+async function join(t: TestHooks, port: number, name?: string): Promise<TestClient> {
+  const client = await connectClient(t, port, '127.0.0.1', name ?? 'anonymous');
   // A test client should not sit on its lines waiting for ACKs either (Nagle's algorithm).
   client.socket.setNoDelay(true);
   await client.waitForLine(/^\* welcome, you are anonymous@/);
@@ -35,10 +41,10 @@ const linesBefore = (client: TestClient, marker: RegExp) =>
     client.lines.findIndex((l) => marker.test(l)),
   );
 
-describe('lab 09: chat room v2', () => {
-  it('plays the demo: join, rename, broadcast, private message, framing, every limit and a graceful shutdown, then exits 0', async () => {
-    const lab = spawnLab('09');
-    expect(await lab.exited).toEqual({ exitCode: 0, signal: undefined });
+describe.concurrent('lab 09: chat room v2', () => {
+  it('plays the demo: join, rename, broadcast, private message, framing, every limit and a graceful shutdown, then exits 0', async (t) => {
+    const lab = spawnLab(t, '09');
+    expect(await lab.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     const order = [
       /^\[server\] listening on 127\.0\.0\.1:\d+$/,
       /^\[alice\] < \* welcome, you are anonymous@127\.0\.0\.1:\d+; 1 online; type help for the commands$/,
@@ -60,20 +66,18 @@ describe('lab 09: chat room v2', () => {
       /^\[server\] all connections closed$/,
       /^\[demo\] done$/,
     ];
-    const positions = order.map((re) => lab.lines.findIndex((l) => re.test(l)));
-    expect(positions, lab.output()).not.toContain(-1);
-    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    expectInOrder(lab.lines, order);
     // Only frank went idle: alice and bob kept talking.
     expect(lab.matching(/left: idle/)).toHaveLength(1);
     expect(lab.matching(/^\[server\] listening on /)).toHaveLength(1);
     expect(lab.stderr).toEqual([]);
   });
 
-  it("users are keyed by address:port and start as 'anonymous': the welcome, the join notice and the list show it", async () => {
-    const { server, port } = await startServer();
-    const a = await join(port);
+  it("users are keyed by address:port and start as 'anonymous': the welcome, the join notice and the list show it", async (t) => {
+    const { server, port } = await startServer(t);
+    const a = await join(t, port);
     expect(a.lines[0]).toBe(`* welcome, you are anonymous@${keyOf(a)}; 1 online; type help for the commands`);
-    const b = await join(port);
+    const b = await join(t, port);
     expect(b.lines[0]).toBe(`* welcome, you are anonymous@${keyOf(b)}; 2 online; type help for the commands`);
     await a.waitForLine(new RegExp(`^\\* anonymous@${esc(keyOf(b))} joined; 2 online$`));
     a.write('l\n');
@@ -87,11 +91,11 @@ describe('lab 09: chat room v2', () => {
     ]);
   });
 
-  it('b:TEXT goes to everyone else exactly once, and never back to the sender', async () => {
-    const { port } = await startServer();
-    const alice = await join(port, 'alice');
-    const bob = await join(port, 'bob');
-    const carol = await join(port, 'carol');
+  it('b:TEXT goes to everyone else exactly once, and never back to the sender', async (t) => {
+    const { port } = await startServer(t);
+    const alice = await join(t, port, 'alice');
+    const bob = await join(t, port, 'bob');
+    const carol = await join(t, port, 'carol');
     alice.write('b:hi all\n');
     await bob.waitForLine(/^alice: hi all$/);
     await carol.waitForLine(/^alice: hi all$/);
@@ -103,11 +107,11 @@ describe('lab 09: chat room v2', () => {
     expect(carol.matching(/hi all/)).toHaveLength(1);
   });
 
-  it('c:NICK:TEXT reaches NICK only, and the sender is told it was sent', async () => {
-    const { port } = await startServer();
-    const alice = await join(port, 'alice');
-    const bob = await join(port, 'bob');
-    const carol = await join(port, 'carol');
+  it('c:NICK:TEXT reaches NICK only, and the sender is told it was sent', async (t) => {
+    const { port } = await startServer(t);
+    const alice = await join(t, port, 'alice');
+    const bob = await join(t, port, 'bob');
+    const carol = await join(t, port, 'carol');
     alice.write('c:bob:psst: colons are fine in the text\nb:marker\nl\n');
     await bob.waitForLine(/^alice: marker$/);
     await carol.waitForLine(/^alice: marker$/);
@@ -121,11 +125,11 @@ describe('lab 09: chat room v2', () => {
     expect(carol.matching(/psst/)).toHaveLength(0);
   });
 
-  it('a private message to an unknown or ambiguous name gets an error and is delivered to no one', async () => {
-    const { port } = await startServer();
-    const alice = await join(port, 'alice');
-    const x = await join(port);
-    const y = await join(port);
+  it('a private message to an unknown or ambiguous name gets an error and is delivered to no one', async (t) => {
+    const { port } = await startServer(t);
+    const alice = await join(t, port, 'alice');
+    const x = await join(t, port);
+    const y = await join(t, port);
     alice.write('c:zed:secret one\nc:anonymous:secret two\nc:nobody\nb:marker\nl\n');
     await alice.waitForLine(/^\* 3 online: /);
     expect(alice.matching(/^! /).map((m) => m.input)).toEqual([
@@ -139,10 +143,10 @@ describe('lab 09: chat room v2', () => {
     }
   });
 
-  it('n:NICK renames and tells the others; a taken or invalid name is refused', async () => {
-    const { server, port } = await startServer();
-    const a = await join(port);
-    const b = await join(port);
+  it('n:NICK renames and tells the others; a taken or invalid name is refused', async (t) => {
+    const { server, port } = await startServer(t);
+    const a = await join(t, port);
+    const b = await join(t, port);
     a.write('n:alice\n');
     await a.waitForLine(/^\* you are now alice$/);
     await b.waitForLine(new RegExp(`^\\* anonymous@${esc(keyOf(a))} is now alice$`));
@@ -162,9 +166,9 @@ describe('lab 09: chat room v2', () => {
     expect(server.matching(/ is now /)).toHaveLength(2);
   });
 
-  it('help lists every command, and an unknown command gets one clear error line', async () => {
-    const { port } = await startServer();
-    const a = await join(port);
+  it('help lists every command, and an unknown command gets one clear error line', async (t) => {
+    const { port } = await startServer(t);
+    const a = await join(t, port);
     a.write('help\n');
     await a.waitForLine(/^\* {3}quit/);
     const help = a.lines.slice(1);
@@ -184,15 +188,15 @@ describe('lab 09: chat room v2', () => {
     expect(a.raw()).toContain("! unknown command 'hello': type help for the list\r\n");
   });
 
-  it('quit says bye and closes the connection; the others hear it once', async () => {
-    const { server, port } = await startServer();
-    const alice = await join(port, 'alice');
-    const bob = await join(port, 'bob');
+  it('quit says bye and closes the connection; the others hear it once', async (t) => {
+    const { server, port } = await startServer(t);
+    const alice = await join(t, port, 'alice');
+    const bob = await join(t, port, 'bob');
     const bobKey = keyOf(bob);
     // Lines after 'quit' in the same write are not handled: that user has left.
     bob.write('quit\nb:too late\n');
     await bob.waitForLine(/^\* bye$/);
-    await bob.closed;
+    await bob.waitForClose();
     await alice.waitForLine(new RegExp(`^\\* bob@${esc(bobKey)} left \\(quit\\)$`));
     alice.write('l\n');
     await alice.waitForLine(/^\* 1 online: /);
@@ -202,10 +206,10 @@ describe('lab 09: chat room v2', () => {
     expect(server.matching(/left: /)).toHaveLength(1);
   });
 
-  it('a line sent one byte at a time, its CRLF split too, is one command', async () => {
-    const { server, port } = await startServer('--show-chunks');
-    const alice = await join(port, 'alice');
-    const bob = await join(port, 'bob');
+  it('a line sent one byte at a time, its CRLF split too, is one command', async (t) => {
+    const { server, port } = await startServer(t, '--show-chunks');
+    const alice = await join(t, port, 'alice');
+    const bob = await join(t, port, 'bob');
     const line = 'b:one byte at a time\r\n';
     const chunks = new RegExp(`^\\[server\\] 'data' from ${esc(keyOf(alice))}: (\\d+) bytes$`);
     const already = server.matching(chunks).length;
@@ -226,10 +230,10 @@ describe('lab 09: chat room v2', () => {
     expect(bob.matching(/byte/)).toEqual([expect.objectContaining({ input: 'alice: one byte at a time' })]);
   });
 
-  it('many lines in one write, LF and CRLF mixed, are each handled once, in order', async () => {
-    const { server, port } = await startServer('--show-chunks');
-    const alice = await join(port, 'alice');
-    const bob = await join(port, 'bob');
+  it('many lines in one write, LF and CRLF mixed, are each handled once, in order', async (t) => {
+    const { server, port } = await startServer(t, '--show-chunks');
+    const alice = await join(t, port, 'alice');
+    const bob = await join(t, port, 'bob');
     const chunks = new RegExp(`'data' from ${esc(keyOf(alice))}: (\\d+) bytes$`);
     const already = server.matching(chunks).length;
     const batch = 'b:one\nb:two\r\nb:three\nl\r\n';
@@ -250,10 +254,10 @@ describe('lab 09: chat room v2', () => {
     ]);
   });
 
-  it('a UTF-8 character split across two chunks arrives whole', async () => {
-    const { server, port } = await startServer('--show-chunks');
-    const alice = await join(port, 'alice');
-    const bob = await join(port, 'bob');
+  it('a UTF-8 character split across two chunks arrives whole', async (t) => {
+    const { server, port } = await startServer(t, '--show-chunks');
+    const alice = await join(t, port, 'alice');
+    const bob = await join(t, port, 'bob');
     const chunks = new RegExp(`'data' from ${esc(keyOf(alice))}: (\\d+) bytes$`);
     const already = server.matching(chunks).length;
     const bytes = Buffer.from('b:你好\n');
@@ -273,10 +277,10 @@ describe('lab 09: chat room v2', () => {
     expect(bob.raw()).not.toContain('\uFFFD');
   });
 
-  it('a line of 4096 bytes is accepted; one byte more (counted in bytes, not characters) is an error and the connection closes', async () => {
-    const { server, port } = await startServer();
-    const alice = await join(port, 'alice');
-    const bob = await join(port, 'bob');
+  it('a line of 4096 bytes is accepted; one byte more (counted in bytes, not characters) is an error and the connection closes', async (t) => {
+    const { server, port } = await startServer(t);
+    const alice = await join(t, port, 'alice');
+    const bob = await join(t, port, 'bob');
     const bobKey = keyOf(bob);
     const longest = `b:${'y'.repeat(4094)}`;
     expect(Buffer.byteLength(longest)).toBe(4096);
@@ -288,91 +292,91 @@ describe('lab 09: chat room v2', () => {
     bob.write(`${tooLong}\nl\n`);
     const { input: reply } = await bob.waitForLine(/^! |^\* \d online/);
     expect(reply).toBe('! line longer than 4096 bytes: closing');
-    await bob.closed;
+    await bob.waitForClose();
     await alice.waitForLine(new RegExp(`^\\* bob@${esc(bobKey)} left \\(line too long\\)$`));
     expect(alice.matching(/你/)).toHaveLength(0);
     await server.waitForLines(/left: line too long/, 1); // its log line may trail the socket event above
     expect(server.matching(/left: line too long/)).toHaveLength(1);
   });
 
-  it('a peer that never sends a newline is cut off at the limit: the server does not wait for the end of the line', async () => {
-    const { server, port } = await startServer('--max-line', '64');
-    const mallory = await join(port);
+  it('a peer that never sends a newline is cut off at the limit: the server does not wait for the end of the line', async (t) => {
+    const { server, port } = await startServer(t, '--max-line', '64');
+    const mallory = await join(t, port);
     // No newline ever comes: buffering "until the line ends" would grow without bound.
     mallory.write('z'.repeat(65));
     await mallory.waitForLine(/^! line longer than 64 bytes: closing$/);
-    await mallory.closed;
+    await mallory.waitForClose();
     await server.waitForLine(/left: line too long \(0 online\)/);
     // The server carries on.
-    const next = await join(port);
+    const next = await join(t, port);
     expect(next.lines[0]).toMatch(/; 1 online;/);
   });
 
-  it('the room holds --max-users; one more is told why and closed, and a place frees up when someone leaves', async () => {
-    const { server, port } = await startServer('--max-users', '2');
-    const alice = await join(port, 'alice');
-    await join(port, 'bob');
-    const third = await connectClient(port);
+  it('the room holds --max-users; one more is told why and closed, and a place frees up when someone leaves', async (t) => {
+    const { server, port } = await startServer(t, '--max-users', '2');
+    const alice = await join(t, port, 'alice');
+    await join(t, port, 'bob');
+    const third = await connectClient(t, port);
     await third.waitForLine(/^! the room is full \(2 users\): try again later$/);
-    await third.closed;
+    await third.waitForClose();
     expect(third.lines).toEqual(['! the room is full (2 users): try again later']);
     await server.waitForLines(/refused: the room is full/, 1); // its log line may trail the socket event above
     expect(server.matching(/refused: the room is full/)).toHaveLength(1);
     alice.write('quit\n');
-    await alice.closed;
+    await alice.waitForClose();
     await server.waitForLine(/left: quit \(1 online\)/);
-    const fourth = await join(port);
+    const fourth = await join(t, port);
     expect(fourth.lines[0]).toMatch(/; 2 online;/);
   });
 
-  it("with server.maxConnections Node closes the extra socket itself: the client gets no word, the server a 'drop' event", async () => {
+  it("with server.maxConnections Node closes the extra socket itself: the client gets no word, the server a 'drop' event", async (t) => {
     const server = net.createServer((socket) => socket.write('welcome\r\n'));
     server.maxConnections = 1;
     let drops = 0;
     server.on('drop', () => drops++);
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    onTestFinished(() => {
+    t.onTestFinished(() => {
       server.close();
     });
     const { port } = server.address() as net.AddressInfo;
-    const first = await connectClient(port);
+    const first = await connectClient(t, port);
     await first.waitForLine(/^welcome$/);
-    const second = await connectClient(port);
-    await second.closed;
+    const second = await connectClient(t, port);
+    await second.waitForClose();
     // Closed before the connection listener ran: no chance to say "the room is full".
     expect(second.raw()).toBe('');
     expect(drops).toBe(1);
   });
 
-  it('a user who sends no line for --idle-ms is told and closed; each line received restarts the timer', async () => {
-    const { server, port } = await startServer('--idle-ms', '500');
-    const a = await join(port);
-    const b = await join(port);
+  it('a user who sends no line for --idle-ms is told and closed; each line received restarts the timer', async (t) => {
+    const { server, port } = await startServer(t, '--idle-ms', '500');
+    const a = await join(t, port);
+    const b = await join(t, port);
     const [aKey, bKey] = [keyOf(a), keyOf(b)];
     // a joined first, but speaks after b joined: if lines restart the timer, b goes idle first.
     a.write('l\n');
     await a.waitForLine(/^\* 2 online/);
     await b.waitForLine(/^! no line from you for 500 ms: closing$/);
-    await b.closed;
+    await b.waitForClose();
     await a.waitForLine(/^! no line from you for 500 ms: closing$/);
-    await a.closed;
+    await a.waitForClose();
     const idle = server.matching(/^\[server\] (\S+) left: idle/).map((m) => m[1]);
     expect(idle).toEqual([bKey, aKey]);
     // a heard b leave before its own turn came.
     expect(linesBefore(a, /^! no line/)).toContain(`* anonymous@${bKey} left (idle)`);
   });
 
-  it('a client that never reads is dropped once its unread bytes pass --max-buffered; the others keep chatting', async () => {
+  it('a client that never reads is dropped once its unread bytes pass --max-buffered; the others keep chatting', async (t) => {
     const limit = 65536;
     // No rate limit here: bob floods on purpose, and the subject is the slow reader.
-    const { server, port } = await startServer('--max-buffered', String(limit), '--max-rate', '0');
-    const alice = await join(port, 'alice');
-    const bob = await join(port, 'bob');
+    const { server, port } = await startServer(t, '--max-buffered', String(limit), '--max-rate', '0');
+    const alice = await join(t, port, 'alice');
+    const bob = await join(t, port, 'bob');
     // The slow one: connected and in the room, but nothing ever reads its socket.
     const slow = net.connect(port, '127.0.0.1');
     slow.on('error', () => {});
-    onTestFinished(() => {
+    t.onTestFinished(() => {
       slow.destroy();
     });
     await once(slow, 'connect');
@@ -403,7 +407,7 @@ describe('lab 09: chat room v2', () => {
     expect(server.matching(/left: too slow/)).toHaveLength(1);
   });
 
-  it("write() never stops you: while the peer does not read, writableLength grows (the note's socket.bufferSize is its deprecated name)", async () => {
+  it("write() never stops you: while the peer does not read, writableLength grows (the note's socket.bufferSize is its deprecated name)", async (t) => {
     const server = net.createServer();
     const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
     server.listen(0, '127.0.0.1');
@@ -412,7 +416,7 @@ describe('lab 09: chat room v2', () => {
     peer.on('error', () => {});
     const socket = await accepted;
     socket.on('error', () => {});
-    onTestFinished(() => {
+    t.onTestFinished(() => {
       peer.destroy();
       socket.destroy();
       server.close();
@@ -429,11 +433,11 @@ describe('lab 09: chat room v2', () => {
     expect(socket.bufferSize).toBe(socket.writableLength);
   });
 
-  it('a reset peer (ECONNRESET) never crashes the server; the others hear it left once and keep chatting', async () => {
-    const { server, port } = await startServer('--show-chunks');
-    const alice = await join(port, 'alice');
-    const bob = await join(port, 'bob');
-    const mallory = await join(port, 'mallory');
+  it('a reset peer (ECONNRESET) never crashes the server; the others hear it left once and keep chatting', async (t) => {
+    const { server, port } = await startServer(t, '--show-chunks');
+    const alice = await join(t, port, 'alice');
+    const bob = await join(t, port, 'bob');
+    const mallory = await join(t, port, 'mallory');
     const malloryKey = keyOf(mallory);
     mallory.write('b:half a li');
     await server.waitForLine(new RegExp(`'data' from ${esc(malloryKey)}: 11 bytes`));
@@ -450,16 +454,16 @@ describe('lab 09: chat room v2', () => {
     expect(server.stderr).toEqual([]);
   });
 
-  it('a half-closed peer (FIN) has its last line handled and still reads the goodbye before the server closes', async () => {
-    const { port } = await startServer();
-    const alice = await join(port, 'alice');
-    const carol = await join(port, 'carol');
+  it('a half-closed peer (FIN) has its last line handled and still reads the goodbye before the server closes', async (t) => {
+    const { port } = await startServer(t);
+    const alice = await join(t, port, 'alice');
+    const carol = await join(t, port, 'carol');
     const carolKey = keyOf(carol);
     // The last line has no newline: the FIN ends it.
     carol.write('b:last words');
     carol.socket.end();
     await carol.waitForLine(/^\* bye$/);
-    await carol.closed;
+    await carol.waitForClose();
     await alice.waitForLine(/^\* carol@\S+ left \(closed the connection\)$/);
     expect(alice.lines.slice(-2)).toEqual([
       'carol: last words',
@@ -467,10 +471,10 @@ describe('lab 09: chat room v2', () => {
     ]);
   });
 
-  it('garbage bytes get error lines, and control characters never reach the others', async () => {
-    const { server, port } = await startServer();
-    const alice = await join(port, 'alice');
-    const junk = await join(port);
+  it('garbage bytes get error lines, and control characters never reach the others', async (t) => {
+    const { server, port } = await startServer(t);
+    const alice = await join(t, port, 'alice');
+    const junk = await join(t, port);
     junk.write(Buffer.from([0xff, 0xfe, 0x00, 0x1b, 0x0d, 0x41, 0x0a]));
     await junk.waitForLine(/^! unknown command/);
     expect(junk.matching(/^! /)[0]?.input).toBe(
@@ -482,19 +486,19 @@ describe('lab 09: chat room v2', () => {
     expect(alice.matching(/^anonymous: /)[0]?.input).toBe('anonymous: red? alert');
     const controls = [...alice.raw()].filter((ch) => /\p{Cc}/u.test(ch) && ch !== '\r' && ch !== '\n');
     expect(controls).toEqual([]);
-    await join(port, 'still-open');
+    await join(t, port, 'still-open');
     expect(server.stderr).toEqual([]);
   });
 
-  it.each(['SIGTERM', 'SIGINT'] as const)(
+  it.for(['SIGTERM', 'SIGINT'] as const)(
     '%s: everyone is told, every socket ends, and the server exits 0',
-    async (signal) => {
-      const { server, port } = await startServer();
-      const alice = await join(port, 'alice');
-      const bob = await join(port, 'bob');
+    async (signal, t) => {
+      const { server, port } = await startServer(t);
+      const alice = await join(t, port, 'alice');
+      const bob = await join(t, port, 'bob');
       expect(await server.stop(signal)).toEqual({ exitCode: 0, signal: undefined });
       for (const client of [alice, bob]) {
-        await client.ended;
+        await client.waitForEnd();
         expect(client.lines.at(-1)).toBe('* the server is shutting down: bye');
         expect(client.matching(/left/)).toHaveLength(0);
       }
@@ -503,15 +507,15 @@ describe('lab 09: chat room v2', () => {
     },
   );
 
-  it('fuzz (seed 0x0909): random bytes and commands from 3 clients never stop 3 others getting each message exactly once, in order', async () => {
+  it('fuzz (seed 0x0909): random bytes and commands from 3 clients never stop 3 others getting each message exactly once, in order', async (t) => {
     const random = seededRandom(0x0909);
     const int = (n: number) => Math.floor(random() * n);
     const pick = <T>(items: readonly T[]) => items[int(items.length)] as T;
     // The noise comes faster than any person types: the rate limit has a test of its own (hostile.test.ts).
-    const { server, port } = await startServer('--max-rate', '0');
+    const { server, port } = await startServer(t, '--max-rate', '0');
     const names = ['alice', 'bob', 'carol'];
-    const good = await Promise.all(names.map((name) => join(port, name)));
-    const noisy = await Promise.all([join(port), join(port), join(port)]);
+    const good = await Promise.all(names.map((name) => join(t, port, name)));
+    const noisy = await Promise.all([join(t, port), join(t, port), join(t, port)]);
     const text = () =>
       Array.from({ length: int(30) }, () =>
         pick(['a', 'z', ' ', ':', '你', 'é', '\t', '\x1b', '\0', '\r', '🙂', 'alice', 'b:', 'quit']),
@@ -534,7 +538,7 @@ describe('lab 09: chat room v2', () => {
     for (let round = 0; round < rounds; round++) {
       for (const [k, old] of noisy.entries()) {
         // One that quit or was closed (a line too long) comes back: joins and leaves are part of the noise.
-        const client = old.socket.readableEnded || old.socket.destroyed ? await join(port) : old;
+        const client = old.socket.readableEnded || old.socket.destroyed ? await join(t, port) : old;
         noisy[k] = client;
         for (let n = 0; n < 5; n++) {
           const bytes = payload();
@@ -559,17 +563,17 @@ describe('lab 09: chat room v2', () => {
       }
     }
     // Still up and well-behaved: a newcomer is welcomed and the good ones are all there.
-    const late = await join(port);
+    const late = await join(t, port);
     late.write('l\n');
     const { input: list } = await late.waitForLine(/^\* \d+ online: /);
     for (const name of names) expect(list).toContain(`${name}@`);
     expect(server.stderr).toEqual([]);
   });
 
-  it('the client role sends what you type and prints what the room says; Ctrl-D leaves with a goodbye', async () => {
-    const { port } = await startServer();
-    const alice = await join(port, 'alice');
-    const client = spawnLab('09', ['client', '--port', String(port)]);
+  it('the client role sends what you type and prints what the room says; Ctrl-D leaves with a goodbye', async (t) => {
+    const { port } = await startServer(t);
+    const alice = await join(t, port, 'alice');
+    const client = spawnLab(t, '09', ['client', '--port', String(port)]);
     await client.waitForLine(/^\* welcome, you are anonymous@/);
     client.write('n:tess\nb:hello from the client role\n');
     await client.waitForLine(/^\* you are now tess$/);
@@ -577,44 +581,44 @@ describe('lab 09: chat room v2', () => {
     alice.write('c:tess:hi tess\n');
     await client.waitForLine(/^alice \(private\): hi tess$/);
     client.endInput();
-    expect(await client.exited).toEqual({ exitCode: 0, signal: undefined });
+    expect(await client.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(client.lines.slice(-2)).toEqual(['* bye', '[client] disconnected']);
     await alice.waitForLine(/^\* tess@\S+ left \(closed the connection\)$/);
   });
 
-  it('a taken port is one line on stderr and exit code 1, not a stack trace', async () => {
+  it('a taken port is one line on stderr and exit code 1, not a stack trace', async (t) => {
     const holder = net.createServer().listen(0, '127.0.0.1');
     await once(holder, 'listening');
-    onTestFinished(() => {
+    t.onTestFinished(() => {
       holder.close();
     });
     const { port } = holder.address() as net.AddressInfo;
-    const taken = spawnLab('09', ['server', '--port', String(port)]);
-    expect(await taken.exited).toEqual({ exitCode: 1, signal: undefined });
+    const taken = spawnLab(t, '09', ['server', '--port', String(port)]);
+    expect(await taken.waitForExit()).toEqual({ exitCode: 1, signal: undefined });
     expect(taken.stderr).toEqual([expect.stringMatching(/^\[server\] error: EADDRINUSE 127\.0\.0\.1:\d+: /)]);
   });
 
-  it('a client with no server to reach is one line on stderr and exit code 1', async () => {
+  it('a client with no server to reach is one line on stderr and exit code 1', async (t) => {
     // A port that was free a moment ago: bind it, note it, let it go.
     const probe = net.createServer().listen(0, '127.0.0.1');
     await once(probe, 'listening');
     const freePort = (probe.address() as net.AddressInfo).port;
     await new Promise((resolve) => probe.close(resolve));
-    const refused = spawnLab('09', ['client', '--port', String(freePort)]);
-    expect(await refused.exited).toEqual({ exitCode: 1, signal: undefined });
+    const refused = spawnLab(t, '09', ['client', '--port', String(freePort)]);
+    expect(await refused.waitForExit()).toEqual({ exitCode: 1, signal: undefined });
     expect(refused.stderr).toEqual([expect.stringMatching(/^\[client\] error: ECONNREFUSED /)]);
   });
 
-  it('a bad flag value is one line on stderr and exit code 2', async () => {
-    const flag = spawnLab('09', ['server', '--max-users', 'lots']);
-    expect(await flag.exited).toEqual({ exitCode: 2, signal: undefined });
+  it('a bad flag value is one line on stderr and exit code 2', async (t) => {
+    const flag = spawnLab(t, '09', ['server', '--max-users', 'lots']);
+    expect(await flag.waitForExit()).toEqual({ exitCode: 2, signal: undefined });
     expect(flag.stderr).toEqual([
       "error: --max-users must be a whole number from 0 to 9007199254740991, got 'lots'",
     ]);
   });
 });
 
-describe('lab 09: what the notes got wrong', () => {
+describe.concurrent('lab 09: what the notes got wrong', () => {
   it('erratum (note 001, 1.2.8): the chat 2.0 sketch is not JavaScript: it does not even parse', () => {
     // The note's sketch, its typos and braces as printed (only the comments are left out).
     const sketch = `var key = scoket.remoteAddress+':'+socket.remotePort; users[key] = {name:'匿名',socket};
@@ -627,7 +631,7 @@ case 'list': list(); break; default: socket.write('不能识别命令'); break; 
     expect(() => new vm.Script(`on('data',function(data){ if(data == 'quit){ } });`)).toThrow(SyntaxError);
   });
 
-  it("erratum (notes 001 and 002): socket.setTimeout() only emits 'timeout': the socket stays open, and our own writes count as activity", async () => {
+  it("erratum (notes 001 and 002): socket.setTimeout() only emits 'timeout': the socket stays open, and our own writes count as activity", async (t) => {
     const sockets: net.Socket[] = [];
     const order: number[] = [];
     const server = net.createServer((socket) => {
@@ -638,13 +642,13 @@ case 'list': list(); break; default: socket.write('不能识别命令'); break; 
     });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    onTestFinished(() => {
+    t.onTestFinished(() => {
       server.close();
     });
     const { port } = server.address() as net.AddressInfo;
-    const x = await connectClient(port);
+    const x = await connectClient(t, port);
     while (sockets.length < 1) await once(server, 'connection');
-    const y = await connectClient(port);
+    const y = await connectClient(t, port);
     while (sockets.length < 2) await once(server, 'connection');
     const [sx, sy] = sockets as [net.Socket, net.Socket];
     // x connected first, but the server writes to it after y connected: x's timer starts again.

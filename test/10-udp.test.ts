@@ -5,8 +5,13 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type LabProcess, spawnLab } from './helpers/lab.ts';
+import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
+import { expectInOrder } from './helpers/order.ts';
 import { openUdp } from './helpers/udp.ts';
+
+// The lab's timers are the ones these tests set (the client's --timeout 100 and 500, the pinger's): a wait fails
+// once the lab (or a test socket) has said nothing new for REPLY_MS, so an untouched starter fails in seconds.
+setWaitDefaults({ quiet: REPLY_MS });
 
 /** A UDP port on 127.0.0.1 with no listener: bind one, note its number, close it. */
 async function deadPort(): Promise<number> {
@@ -21,16 +26,16 @@ async function deadPort(): Promise<number> {
 /** The server's line for one datagram: `#N "text" from 127.0.0.1:PORT (family IPv4, size N)`. */
 const serverLine = /^\[server\] #(\d+) (".*"…?) from 127\.0\.0\.1:(\d+) \(family (\w+), size (\d+)\)(.*)$/;
 
-describe('lab 10: UDP with dgram', () => {
-  describe('the demo', () => {
+describe.concurrent('lab 10: UDP with dgram', () => {
+  describe.concurrent('the demo', () => {
     let demo: LabProcess;
     beforeAll(async () => {
       demo = spawnLab('10');
-      await demo.exited;
+      await demo.waitForExit();
     });
 
     it('plays echo, boundaries, connected UDP, EMSGSIZE and the pinger in order, then exits 0', async () => {
-      expect(await demo.exited).toEqual({ exitCode: 0, signal: undefined });
+      expect(await demo.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
       const order = [
         /^\[server\] listening on 127\.0\.0\.1:\d+$/,
         /^\[client\] echo "hello" from 127\.0\.0\.1:\d+ \(family IPv4, size 5\)$/,
@@ -41,9 +46,7 @@ describe('lab 10: UDP with dgram', () => {
         /^\[pinger\] 10 pings sent/,
         /^\[demo\] done$/,
       ];
-      const positions = order.map((re) => demo.lines.findIndex((l) => re.test(l)));
-      expect(positions, demo.output()).not.toContain(-1);
-      expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+      expectInOrder(demo.lines, order);
       expect(demo.stderr).toEqual([]);
     });
 
@@ -65,10 +68,10 @@ describe('lab 10: UDP with dgram', () => {
     });
   });
 
-  it("rinfo carries the sender's address, family, port and size (in bytes), and the echo goes back to exactly that port", async () => {
-    const server = spawnLab('10', ['server', '--port', '0']);
+  it("rinfo carries the sender's address, family, port and size (in bytes), and the echo goes back to exactly that port", async (t) => {
+    const server = spawnLab(t, '10', ['server', '--port', '0']);
     const { port } = await server.listening();
-    const udp = await openUdp();
+    const udp = await openUdp(t);
     await udp.send('hello', port);
     await udp.send('π', port); // one character, two bytes in UTF-8
     const echoes = await udp.waitForMessages(/^(hello|π)$/, 2);
@@ -87,11 +90,11 @@ describe('lab 10: UDP with dgram', () => {
     expect(seen.map((m) => `${m[2]} ${m[5]}`).sort()).toEqual(['"hello" 5', '"π" 2']);
   });
 
-  it("the client sends with both send() forms: the whole 'hello', and 5 bytes at offset 7 of 'hello, world'", async () => {
-    const server = spawnLab('10', ['server', '--port', '0']);
+  it("the client sends with both send() forms: the whole 'hello', and 5 bytes at offset 7 of 'hello, world'", async (t) => {
+    const server = spawnLab(t, '10', ['server', '--port', '0']);
     const { port } = await server.listening();
-    const client = spawnLab('10', ['client', '--port', String(port)]);
-    expect(await client.exited).toEqual({ exitCode: 0, signal: undefined });
+    const client = spawnLab(t, '10', ['client', '--port', String(port)]);
+    expect(await client.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(client.matching(/^\[client\] sent /).map((m) => m.input)).toEqual([
       "[client] sent 'hello' with send(msg, port, address): 5 bytes",
       "[client] sent 'world' with send(buf, 7, 5, port, address): 5 bytes",
@@ -111,10 +114,10 @@ describe('lab 10: UDP with dgram', () => {
     expect(new Set(seen.map((m) => m[3])).size).toBe(1);
   });
 
-  it("message boundaries are kept: three datagrams sent back to back are three 'message' events and three echoes", async () => {
-    const server = spawnLab('10', ['server', '--port', '0']);
+  it("message boundaries are kept: three datagrams sent back to back are three 'message' events and three echoes", async (t) => {
+    const server = spawnLab(t, '10', ['server', '--port', '0']);
     const { port } = await server.listening();
-    const udp = await openUdp();
+    const udp = await openUdp(t);
     await Promise.all(['one', 'two', 'three'].map((w) => udp.send(w, port)));
     await udp.waitForMessages(/^(one|two|three)$/, 3);
     // A marker after them: once its echo is back, nothing else from the three can still be on its way.
@@ -131,10 +134,10 @@ describe('lab 10: UDP with dgram', () => {
     ).toEqual(['"marker"', '"one"', '"three"', '"two"']);
   });
 
-  it('an unconnected client with no server is told nothing: it sends fine, then gives up after --timeout with one line', async () => {
+  it('an unconnected client with no server is told nothing: it sends fine, then gives up after --timeout with one line', async (t) => {
     const port = await deadPort();
-    const client = spawnLab('10', ['client', '--port', String(port), '--timeout', '100']);
-    expect(await client.exited).toEqual({ exitCode: 1, signal: undefined });
+    const client = spawnLab(t, '10', ['client', '--port', String(port), '--timeout', '100']);
+    expect(await client.waitForExit()).toEqual({ exitCode: 1, signal: undefined });
     expect(client.matching(/^\[client\] sent /)).toHaveLength(2);
     expect(client.matching(/^\[client\] echo /)).toHaveLength(0);
     expect(client.stderr).toEqual([
@@ -142,31 +145,31 @@ describe('lab 10: UDP with dgram', () => {
     ]);
   });
 
-  it('a datagram of 65,507 bytes goes through and one of 65,508 fails with EMSGSIZE and never arrives', async () => {
-    const server = spawnLab('10', ['server', '--port', '0']);
+  it('a datagram of 65,507 bytes goes through and one of 65,508 fails with EMSGSIZE and never arrives', async (t) => {
+    const server = spawnLab(t, '10', ['server', '--port', '0']);
     const { port } = await server.listening();
     // Two clients at once: they do not depend on each other.
-    const fits = spawnLab('10', ['client', '--port', String(port), '--size', '65507']);
-    const tooBig = spawnLab('10', ['client', '--port', String(port), '--size', '65508']);
-    expect(await fits.exited).toEqual({ exitCode: 0, signal: undefined });
+    const fits = spawnLab(t, '10', ['client', '--port', String(port), '--size', '65507']);
+    const tooBig = spawnLab(t, '10', ['client', '--port', String(port), '--size', '65508']);
+    expect(await fits.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(fits.matching(/^\[client\] echo .* \(family IPv4, size 65507\)$/)).toHaveLength(1);
-    expect(await tooBig.exited).toEqual({ exitCode: 1, signal: undefined });
+    expect(await tooBig.waitForExit()).toEqual({ exitCode: 1, signal: undefined });
     expect(tooBig.stderr).toEqual([
       `[client] error: EMSGSIZE 127.0.0.1:${port}: message too long for one datagram`,
     ]);
     // A marker datagram after it: when the server has seen the marker, it has seen all it will ever see.
-    const udp = await openUdp();
+    const udp = await openUdp(t);
     await udp.send('marker', port);
     await server.waitForLine(/"marker"/);
     expect(server.matching(serverLine).map((m) => `${m[1]} ${m[5]}`)).toEqual(['1 65507', '2 6']);
   });
 
-  it('the pinger against a server dropping 30% with seed 16 loses exactly pings 2, 6 and 9: 7 replies, 30% loss', async () => {
-    const server = spawnLab('10', ['server', '--port', '0', '--loss', '30', '--seed', '16']);
+  it('the pinger against a server dropping 30% with seed 16 loses exactly pings 2, 6 and 9: 7 replies, 30% loss', async (t) => {
+    const server = spawnLab(t, '10', ['server', '--port', '0', '--loss', '30', '--seed', '16']);
     const { port } = await server.listening();
     // Each lost ping costs one whole timeout: 500 ms is far above a loopback round trip, even on a busy machine.
-    const pinger = spawnLab('10', ['client', '--ping', '--port', String(port), '--timeout', '500']);
-    expect(await pinger.exited).toEqual({ exitCode: 0, signal: undefined });
+    const pinger = spawnLab(t, '10', ['client', '--ping', '--port', String(port), '--timeout', '500']);
+    expect(await pinger.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     const dropped = server.matching(serverLine).filter((m) => m[6] === ': dropped (simulated loss)');
     expect(dropped.map((m) => Number(m[1]))).toEqual([2, 6, 9]);
     expect(server.matching(serverLine)).toHaveLength(10);
@@ -191,9 +194,9 @@ describe('lab 10: UDP with dgram', () => {
     // Real time is the behaviour here: three lost pings wait 3 × 500 ms on top of starting two processes.
   }, 20_000);
 
-  it('the pinger with nobody answering reports every ping as a timeout, 100% loss and no rtt line', async () => {
+  it('the pinger with nobody answering reports every ping as a timeout, 100% loss and no rtt line', async (t) => {
     const port = await deadPort();
-    const pinger = spawnLab('10', [
+    const pinger = spawnLab(t, '10', [
       'client',
       '--ping',
       '--port',
@@ -203,32 +206,32 @@ describe('lab 10: UDP with dgram', () => {
       '--timeout',
       '50',
     ]);
-    expect(await pinger.exited).toEqual({ exitCode: 0, signal: undefined });
+    expect(await pinger.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(pinger.matching(/^\[client\] ping \d+: timeout/)).toHaveLength(2);
     expect(pinger.matching(/^\[client\] 2 pings sent, 0 replies, 100% loss$/)).toHaveLength(1);
     expect(pinger.matching(/rtt min/)).toHaveLength(0);
   });
 
-  it('stops cleanly on SIGTERM with exit code 0', async () => {
-    const server = spawnLab('10', ['server', '--port', '0']);
+  it('stops cleanly on SIGTERM with exit code 0', async (t) => {
+    const server = spawnLab(t, '10', ['server', '--port', '0']);
     await server.listening();
     expect(await server.stop()).toEqual({ exitCode: 0, signal: undefined });
     expect(server.matching(/^\[server\] shutting down$/)).toHaveLength(1);
   });
 
-  it('a port already taken is one line and exit code 1; a bad --loss is one line and exit code 2', async () => {
-    const holder = await openUdp();
-    const server = spawnLab('10', ['server', '--port', String(holder.port)]);
-    const bad = spawnLab('10', ['server', '--loss', '101']);
-    expect(await server.exited).toEqual({ exitCode: 1, signal: undefined });
+  it('a port already taken is one line and exit code 1; a bad --loss is one line and exit code 2', async (t) => {
+    const holder = await openUdp(t);
+    const server = spawnLab(t, '10', ['server', '--port', String(holder.port)]);
+    const bad = spawnLab(t, '10', ['server', '--loss', '101']);
+    expect(await server.waitForExit()).toEqual({ exitCode: 1, signal: undefined });
     expect(server.stderr).toEqual([
       expect.stringMatching(new RegExp(`^\\[server\\] error: EADDRINUSE 127\\.0\\.0\\.1:${holder.port}: `)),
     ]);
-    expect(await bad.exited).toEqual({ exitCode: 2, signal: undefined });
+    expect(await bad.waitForExit()).toEqual({ exitCode: 2, signal: undefined });
     expect(bad.stderr).toEqual(['error: --loss is a percentage from 0 to 100, got 101']);
   });
 
-  describe('errata', () => {
+  describe.concurrent('errata', () => {
     it('erratum (note 001): new Buffer() is deprecated (DEP0005) and stops a lab run with --throw-deprecation; Buffer.from() is not', async () => {
       // A fresh node with the flag the labs run under (in this test process the warning may already be spent).
       const node = (code: string) =>
@@ -244,10 +247,10 @@ describe('lab 10: UDP with dgram', () => {
       expect(now).toMatchObject({ exitCode: 0, stdout: '7a7a', stderr: '' });
     });
 
-    it('erratum (note 001): send(buf, 0, 6, …) with a 2-byte buffer throws ERR_BUFFER_OUT_OF_BOUNDS and sends nothing', async () => {
-      const server = spawnLab('10', ['server', '--port', '0']);
+    it('erratum (note 001): send(buf, 0, 6, …) with a 2-byte buffer throws ERR_BUFFER_OUT_OF_BOUNDS and sends nothing', async (t) => {
+      const server = spawnLab(t, '10', ['server', '--port', '0']);
       const { port } = await server.listening();
-      const udp = await openUdp();
+      const udp = await openUdp(t);
       let called = false;
       expect(() =>
         udp.socket.send(Buffer.from('zz'), 0, 6, port, '127.0.0.1', () => {
@@ -261,9 +264,9 @@ describe('lab 10: UDP with dgram', () => {
       expect(called).toBe(false);
     });
 
-    it("erratum (note 001): a listener for 'messsage' (three s) is accepted without a word and never called", async () => {
-      const receiver = await openUdp();
-      const sender = await openUdp();
+    it("erratum (note 001): a listener for 'messsage' (three s) is accepted without a word and never called", async (t) => {
+      const receiver = await openUdp(t);
+      const sender = await openUdp(t);
       let typo = 0;
       receiver.socket.on('messsage', () => typo++);
       await sender.send('hello', receiver.port);

@@ -4,9 +4,10 @@ import { randomInt, randomUUID } from 'node:crypto';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { execa } from 'execa';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { type LabProcess, root, spawnLab } from './helpers/lab.ts';
+import { describe, expect, it } from 'vitest';
+import { type LabProcess, REPLY_MS, root, setWaitDefaults, spawnLab, type TestHooks } from './helpers/lab.ts';
 import { netnsUnavailable } from './helpers/netns.ts';
+import { expectInOrder } from './helpers/order.ts';
 import { openUdp, type TestUdp } from './helpers/udp.ts';
 
 const linux = process.platform === 'linux';
@@ -25,17 +26,17 @@ function nextGroup(group: string): string {
 }
 
 /** A test socket that sends to a group the way the lab does: on 127.0.0.1, and TTL 0 (not even one hop). */
-async function groupSender(): Promise<TestUdp> {
-  const udp = await openUdp({}, 'test sender');
+async function groupSender(t: TestHooks): Promise<TestUdp> {
+  const udp = await openUdp(t, {}, 'test sender');
   udp.socket.setMulticastInterface('127.0.0.1');
   udp.socket.setMulticastTTL(0);
   return udp;
 }
 
 /** A member of a fresh group made of test sockets: bound to the group's address, joined on 127.0.0.1. */
-async function testMember(): Promise<{ member: TestUdp; port: number; group: string }> {
+async function testMember(t: TestHooks): Promise<{ member: TestUdp; port: number; group: string }> {
   const group = randomGroup();
-  const member = await openUdp({ address: group, reuseAddr: true }, 'test member');
+  const member = await openUdp(t, { address: group, reuseAddr: true }, 'test member');
   member.socket.addMembership(group, '127.0.0.1');
   return { member, port: member.port, group };
 }
@@ -45,22 +46,26 @@ function heard(lab: LabProcess, actor = 'receiver'): string[] {
   return lab.matching(new RegExp(`^\\[${actor}\\] received "([^" \\\\]+)`)).map((m) => m[1] as string);
 }
 
-async function receiver(group: string, port = 0): Promise<{ lab: LabProcess; port: number }> {
-  const lab = spawnLab('12', ['receiver', '--port', String(port), '--host', group]);
+async function receiver(t: TestHooks, group: string, port = 0): Promise<{ lab: LabProcess; port: number }> {
+  const lab = spawnLab(t, '12', ['receiver', '--port', String(port), '--host', group]);
   return { lab, port: (await lab.listening()).port };
 }
+
+// The lab's timers are the ones these tests set (--interval 20 and the like): a wait fails once the lab (or a
+// test socket) has said nothing new for REPLY_MS, so an untouched starter fails in seconds.
+setWaitDefaults({ quiet: REPLY_MS });
 
 const noNetns = netnsUnavailable();
 if (noNetns) console.log(`lab 12: the network-namespace test is skipped: ${noNetns}`);
 
-describe('lab 12: multicast', () => {
+describe.concurrent('lab 12: multicast', () => {
   it.skipIf(!linux)(
     'plays the demo: members hear the group, a socket that left still hears it while another member stays, nobody hears it once the last one left, and a bystander on 0.0.0.0 hears it all',
-    async () => {
+    async (t) => {
       const group = randomGroup();
       const g = group.replaceAll('.', '\\.');
-      const lab = spawnLab('12', ['--host', group]);
-      expect(await lab.exited).toEqual({ exitCode: 0, signal: undefined });
+      const lab = spawnLab(t, '12', ['--host', group]);
+      expect(await lab.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
       const out = lab.lines;
       const order = [
         new RegExp(`^\\[demo\\] group ${g}: IPv4 local scope 239\\.255\\.0\\.0/16`),
@@ -82,9 +87,7 @@ describe('lab 12: multicast', () => {
         /^\[demo\] note receiver heard: marker$/,
         /^\[demo\] done$/,
       ];
-      const positions = order.map((re) => out.findIndex((l) => re.test(l)));
-      expect(positions, lab.output()).not.toContain(-1);
-      expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+      expectInOrder(out, order);
       expect(lab.matching(/listening on /)).toHaveLength(2);
       // Each datagram once per socket: A hears #1 #2 #4 #5 #6, B #1 #2 #4, the note receiver only the marker.
       expect(heard(lab, 'receiver A')).toEqual(['#1', '#2', '#4', '#5', '#6']);
@@ -94,10 +97,10 @@ describe('lab 12: multicast', () => {
     },
   );
 
-  it('two receivers in the group each hear every datagram, once each and in order', async () => {
+  it('two receivers in the group each hear every datagram, once each and in order', async (t) => {
     const group = randomGroup();
-    const a = await receiver(group);
-    const b = await receiver(group, a.port);
+    const a = await receiver(t, group);
+    const b = await receiver(t, group, a.port);
     expect(b.port).toBe(a.port);
     for (const r of [a, b]) {
       // It joins on the interface it names, bound to the group's address, before its one listening line.
@@ -107,7 +110,7 @@ describe('lab 12: multicast', () => {
         `[receiver] listening on ${group}:${a.port}`,
       ]);
     }
-    const send = await groupSender();
+    const send = await groupSender(t);
     for (const text of ['#1', '#2', '#3']) await send.send(text, a.port, group);
     for (const r of [a, b]) {
       const lines = await r.lab.waitForLines(/^\[receiver\] received "#\d" from 127\.0\.0\.1:(\d+)/, 3);
@@ -122,13 +125,13 @@ describe('lab 12: multicast', () => {
     }
   });
 
-  it('the sender role sends --count datagrams to the group from 127.0.0.1 with TTL 1, then exits 0', async () => {
-    const { member, port, group } = await testMember();
-    const sender = spawnLab('12', [
+  it('the sender role sends --count datagrams to the group from 127.0.0.1 with TTL 1, then exits 0', async (t) => {
+    const { member, port, group } = await testMember(t);
+    const sender = spawnLab(t, '12', [
       'sender',
       ...['--port', String(port), '--host', group, '--count', '3', '--interval', '20'],
     ]);
-    expect(await sender.exited).toEqual({ exitCode: 0, signal: undefined });
+    expect(await sender.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     const [, from] =
       sender.lines[1]?.match(
         /^\[sender\] bound to 127\.0\.0\.1:(\d+): TTL 1, loopback on, interface 127\.0\.0\.1$/,
@@ -141,11 +144,11 @@ describe('lab 12: multicast', () => {
     expect(got.map((d) => d.rinfo.port)).toEqual([Number(from), Number(from), Number(from)]);
   });
 
-  it('dropMembership stops the only member on this host hearing the group: it misses #2 and hears #3 after joining again', async () => {
+  it('dropMembership stops the only member on this host hearing the group: it misses #2 and hears #3 after joining again', async (t) => {
     const group = randomGroup();
-    const { lab, port } = await receiver(group);
-    const send = await groupSender();
-    const marker = await openUdp({}, 'marker');
+    const { lab, port } = await receiver(t, group);
+    const send = await groupSender(t);
+    const marker = await openUdp(t, {}, 'marker');
     await send.send('#1', port, group);
     await lab.waitForLine(/received "#1"/);
     lab.write('leave\n');
@@ -168,13 +171,13 @@ describe('lab 12: multicast', () => {
 
   it.skipIf(!linux)(
     'on Linux a socket that dropped its membership still hears the group while another socket on this host is a member (IP_MULTICAST_ALL)',
-    async () => {
+    async (t) => {
       const group = randomGroup();
-      const { lab, port } = await receiver(group);
+      const { lab, port } = await receiver(t, group);
       // The other member: a test socket bound to the same group and port.
-      const other = await openUdp({ address: group, port, reuseAddr: true }, 'other member');
+      const other = await openUdp(t, { address: group, port, reuseAddr: true }, 'other member');
       other.socket.addMembership(group, '127.0.0.1');
-      const send = await groupSender();
+      const send = await groupSender(t);
       await send.send('#1', port, group);
       await lab.waitForLine(/received "#1"/);
       lab.write('leave\n');
@@ -189,15 +192,15 @@ describe('lab 12: multicast', () => {
 
   it.skipIf(!linux)(
     "on Linux a socket bound to 0.0.0.0 on the group's port hears the group without joining, while a receiver bound to the group address hears only its own group",
-    async () => {
+    async (t) => {
       const group = randomGroup();
       const other = nextGroup(group);
-      const { lab, port } = await receiver(group);
-      const bystander = await openUdp({ address: '0.0.0.0', port, reuseAddr: true }, 'bystander');
+      const { lab, port } = await receiver(t, group);
+      const bystander = await openUdp(t, { address: '0.0.0.0', port, reuseAddr: true }, 'bystander');
       // Another program's group on the same port.
-      const otherMember = await openUdp({ address: other, port, reuseAddr: true }, 'other member');
+      const otherMember = await openUdp(t, { address: other, port, reuseAddr: true }, 'other member');
       otherMember.socket.addMembership(other, '127.0.0.1');
-      const send = await groupSender();
+      const send = await groupSender(t);
       await send.send('#1', port, group);
       await send.send('to the other group', port, other);
       await send.send('marker', port, '127.0.0.1');
@@ -211,13 +214,13 @@ describe('lab 12: multicast', () => {
     },
   );
 
-  it('the sender role with --ttl 0 still reaches members on this host: the TTL counts router hops, and local delivery takes none', async () => {
-    const { member, port, group } = await testMember();
-    const sender = spawnLab('12', [
+  it('the sender role with --ttl 0 still reaches members on this host: the TTL counts router hops, and local delivery takes none', async (t) => {
+    const { member, port, group } = await testMember(t);
+    const sender = spawnLab(t, '12', [
       'sender',
       ...['--port', String(port), '--host', group, '--ttl', '0', '--count', '2', '--interval', '10'],
     ]);
-    expect(await sender.exited).toEqual({ exitCode: 0, signal: undefined });
+    expect(await sender.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(sender.matching(/TTL 0, loopback on, interface 127\.0\.0\.1$/)).toHaveLength(1);
     const got = await member.waitForMessages(/^#\d+ /, 2);
     expect(got.map((d) => d.text.split(' ')[0])).toEqual(['#1', '#2']);
@@ -225,10 +228,10 @@ describe('lab 12: multicast', () => {
 
   it.skipIf(!linux)(
     'on the loopback interface setMulticastLoopback(false) changes nothing: sending on lo is itself the loop back',
-    async () => {
+    async (t) => {
       const group = randomGroup();
-      const { lab, port } = await receiver(group);
-      const send = await groupSender();
+      const { lab, port } = await receiver(t, group);
+      const send = await groupSender(t);
       send.socket.setMulticastLoopback(false);
       await send.send('#1', port, group);
       await lab.waitForLine(/received "#1"/);
@@ -238,10 +241,10 @@ describe('lab 12: multicast', () => {
 
   it.skipIf(noNetns !== undefined)(
     'without naming an interface, a host that has only lo has no route for the group: addMembership fails with ENODEV and send with ENETUNREACH, while naming 127.0.0.1 works',
-    async () => {
+    async (t) => {
       const ns = `nnw-12-${process.pid}-${randomUUID().slice(0, 8)}`;
       await execa('ip', ['netns', 'add', ns]);
-      onTestFinished(async () => {
+      t.onTestFinished(async () => {
         await execa('ip', ['netns', 'del', ns], { reject: false });
       });
       try {
@@ -260,7 +263,7 @@ describe('lab 12: multicast', () => {
           ],
           { cwd: root, reject: false },
         );
-        onTestFinished(() => {
+        t.onTestFinished(() => {
           probe.kill('SIGKILL');
         });
         const result = await probe;
@@ -278,12 +281,12 @@ describe('lab 12: multicast', () => {
     },
   );
 
-  it('names the scope of its group: 224.0.0.0/24 is local control, 239.255.0.0/16 local scope, and the note’s 230.185.192.108 is global', async () => {
+  it('names the scope of its group: 224.0.0.0/24 is local control, 239.255.0.0/16 local scope, and the note’s 230.185.192.108 is global', async (t) => {
     const scopes = await Promise.all(
       ['224.0.0.250', '239.255.42.99', '230.185.192.108'].map(async (group) => {
         // Port 9 (discard): nobody on this host listens; the datagram dies on lo.
-        const sender = spawnLab('12', ['sender', '--host', group, '--port', '9', '--count', '1']);
-        expect(await sender.exited).toEqual({ exitCode: 0, signal: undefined });
+        const sender = spawnLab(t, '12', ['sender', '--host', group, '--port', '9', '--count', '1']);
+        expect(await sender.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
         return sender.lines[0];
       }),
     );
@@ -298,9 +301,9 @@ describe('lab 12: multicast', () => {
     ]);
   });
 
-  it('erratum (note 001): server.MulticastTTL is not a function; setMulticastTTL is, and only on a bound socket (EBADF before bind())', async () => {
+  it('erratum (note 001): server.MulticastTTL is not a function; setMulticastTTL is, and only on a bound socket (EBADF before bind())', async (t) => {
     const socket = dgram.createSocket('udp4');
-    onTestFinished(() => {
+    t.onTestFinished(() => {
       socket.close();
     });
     expect('MulticastTTL' in socket).toBe(false);
@@ -314,10 +317,10 @@ describe('lab 12: multicast', () => {
     expect(() => socket.setMulticastTTL(256)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
   });
 
-  it("erratum (note 001): the note's sender never calls bind(): its first send binds it to 0.0.0.0 on a random port, and addMembership() before bind() does the same, so a later bind() fails", async () => {
-    const target = await openUdp({}, 'target');
+  it("erratum (note 001): the note's sender never calls bind(): its first send binds it to 0.0.0.0 on a random port, and addMembership() before bind() does the same, so a later bind() fails", async (t) => {
+    const target = await openUdp(t, {}, 'target');
     const lazy = dgram.createSocket('udp4');
-    onTestFinished(() => {
+    t.onTestFinished(() => {
       lazy.close();
     });
     const events: string[] = [];
@@ -337,7 +340,7 @@ describe('lab 12: multicast', () => {
     await target.waitForMessages(/^first$/);
 
     const joinedFirst = dgram.createSocket('udp4');
-    onTestFinished(() => {
+    t.onTestFinished(() => {
       joinedFirst.close();
     });
     const group = randomGroup();
@@ -348,12 +351,16 @@ describe('lab 12: multicast', () => {
     expect(err.code).toBe('EINVAL');
   });
 
-  it("erratum (note 001): a receiver bound to a unicast address (the note's 192.168.1.103, here 127.0.0.1) hears none of the group's datagrams, even as a member", async () => {
+  it("erratum (note 001): a receiver bound to a unicast address (the note's 192.168.1.103, here 127.0.0.1) hears none of the group's datagrams, even as a member", async (t) => {
     const group = randomGroup();
-    const { lab, port } = await receiver(group);
-    const noteStyle = await openUdp({ address: '127.0.0.1', port, reuseAddr: true }, 'note-style receiver');
+    const { lab, port } = await receiver(t, group);
+    const noteStyle = await openUdp(
+      t,
+      { address: '127.0.0.1', port, reuseAddr: true },
+      'note-style receiver',
+    );
     noteStyle.socket.addMembership(group, '127.0.0.1');
-    const send = await groupSender();
+    const send = await groupSender(t);
     await send.send('#1', port, group);
     await send.send('marker', port, '127.0.0.1');
     await noteStyle.waitForMessages(/^marker$/);
@@ -362,11 +369,11 @@ describe('lab 12: multicast', () => {
     expect(heard(lab)).toEqual(['#1']);
   });
 
-  it('stops cleanly on SIGTERM with exit code 0: the receiver, and the sender that sends until stopped', async () => {
-    const { member, port, group } = await testMember();
+  it('stops cleanly on SIGTERM with exit code 0: the receiver, and the sender that sends until stopped', async (t) => {
+    const { member, port, group } = await testMember(t);
     // Both at once: the receiver on a port of its own, the sender aimed at the test's member.
-    const lab = spawnLab('12', ['receiver', '--port', '0', '--host', randomGroup()]);
-    const sender = spawnLab('12', ['sender', '--port', String(port), '--host', group]);
+    const lab = spawnLab(t, '12', ['receiver', '--port', '0', '--host', randomGroup()]);
+    const sender = spawnLab(t, '12', ['sender', '--port', String(port), '--host', group]);
     await Promise.all([lab.listening(), member.waitForMessages(/^#1 /)]);
     expect(await sender.stop()).toEqual({ exitCode: 0, signal: undefined });
     const [stopped] = sender.matching(/^\[sender\] stopping after (\d+) datagram\(s\)$/);
@@ -375,7 +382,7 @@ describe('lab 12: multicast', () => {
     expect(lab.matching(/^\[receiver\] stopping: heard 0 datagram\(s\)$/)).toHaveLength(1);
   });
 
-  it('a group that is not multicast, a TTL over 255 or an unknown role is one line on stderr and exit code 2', async () => {
+  it('a group that is not multicast, a TTL over 255 or an unknown role is one line on stderr and exit code 2', async (t) => {
     const cases: [string[], RegExp][] = [
       [['receiver', '--host', '127.0.0.1'], /^error: --host must be an IPv4 multicast group/],
       [['sender', '--ttl', '300'], /^error: --ttl must be a whole number from 0 to 255, got '300'$/],
@@ -383,8 +390,8 @@ describe('lab 12: multicast', () => {
     ];
     await Promise.all(
       cases.map(async ([argv, message]) => {
-        const lab = spawnLab('12', argv);
-        expect(await lab.exited).toEqual({ exitCode: 2, signal: undefined });
+        const lab = spawnLab(t, '12', argv);
+        expect(await lab.waitForExit()).toEqual({ exitCode: 2, signal: undefined });
         expect(lab.stderr).toEqual([expect.stringMatching(message)]);
       }),
     );

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { findLab, root } from './helpers/lab.ts';
 import { netnsUnavailable } from './helpers/netns.ts';
 
@@ -34,7 +34,8 @@ function timeline(stdout: string): string[] {
 const noNetns = netnsUnavailable();
 if (noNetns) console.log(`loopback-only: skipped: ${noNetns}`);
 
-describe('nothing leaves the machine', () => {
+// Concurrent: each test has a namespace of its own (a random name), and cleanup is tied to its context.
+describe.concurrent('nothing leaves the machine', () => {
   for (const id of ['11', '12']) {
     const lab = labFileOrReason(id);
     const skip = noNetns ?? ('reason' in lab ? lab.reason : undefined);
@@ -42,13 +43,13 @@ describe('nothing leaves the machine', () => {
 
     it.skipIf(skip !== undefined)(
       `lab ${id}'s demo exits 0 with its usual timeline inside a network namespace that has only lo up`,
-      async () => {
+      async (t) => {
         if (!('file' in lab)) throw new Error('unreachable: skipped above');
         const ns = `nnw-${id}-${process.pid}-${randomUUID().slice(0, 8)}`;
         const children: ResultPromise[] = [];
         await execa('ip', ['netns', 'add', ns]);
         // Runs on timeout too: kill the demos first, then remove the namespace.
-        onTestFinished(async () => {
+        t.onTestFinished(async () => {
           for (const child of children) child.kill('SIGKILL');
           await execa('ip', ['netns', 'del', ns], { reject: false });
         });

@@ -1,11 +1,25 @@
 // Start a lab as its own process and talk to it the way a reader would: read its lines, type into it, stop it.
-// Tests wait for lines, never for time: the test timeout is the only timer.
+// Tests wait for lines, never for time; a wait fails fast (the lab exits, a later line comes first, or the
+// deadline the test derived from its own timers passes), and the test timeout is only the last resort.
+//
+//   it('greets', async (t) => {
+//     const lab = spawnLab(t, '01', ['server', '--port', '0']);   // t: this test's context, for its cleanup
+//     await lab.waitForLine(/^hello$/, { within: 2000, failOn: /closed/ });
+//   });
+//
+// The test's context comes first, because tests in a file run concurrently: cleanup (kill the lab) and the
+// lab's output on failure are tied to the test that started it, with the context's own onTestFinished and
+// onTestFailed (vitest's global hooks only know "the current test", which concurrent tests share). The old
+// call without a context, spawnLab(id, args), still works in tests that run one at a time.
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { afterAll, onTestFailed, onTestFinished } from 'vitest';
+import { afterAll, onTestFailed, onTestFinished, type TestContext } from 'vitest';
 import { type Lab, labs } from '../../labs/index.ts';
-import { feedLines, LineWatcher } from './watch.ts';
+import { feedLines, LineWatcher, StartGate, type WaitOptions } from './watch.ts';
+
+export type { WaitOptions } from './watch.ts';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -31,18 +45,27 @@ export interface Exit {
 
 export interface LabProcess {
   readonly pid: number | undefined;
+  /** The node arguments it was started with: `--import tsx` or not (plain node), the flags, the file. */
+  readonly command: readonly string[];
   /** Every line printed so far, stdout and stderr interleaved in arrival order. */
   readonly lines: string[];
   readonly stdout: string[];
   readonly stderr: string[];
   /** Everything printed so far, as one text. */
   output(): string;
-  /** Resolves with the first line (ever printed) that matches; rejects with the whole output if the lab exits first. */
-  waitForLine(pattern: RegExp): Promise<RegExpMatchArray>;
-  /** Resolves once `count` lines match (in the order printed). */
-  waitForLines(pattern: RegExp, count: number): Promise<RegExpMatchArray[]>;
+  /**
+   * Resolves with the first line (ever printed) that matches; rejects with the whole output if the lab exits
+   * first, if a line matching `failOn` comes first, or after `within` ms.
+   */
+  waitForLine(pattern: RegExp, options?: WaitOptions): Promise<RegExpMatchArray>;
+  /** Resolves once `count` lines match (in the order printed); fails like waitForLine. */
+  waitForLines(pattern: RegExp, count: number, options?: WaitOptions): Promise<RegExpMatchArray[]>;
+  /** Resolves when the text printed so far matches (a prompt with no newline); fails on exit or `within`. */
+  waitForText(pattern: RegExp, options?: WaitOptions): Promise<RegExpMatchArray>;
   /** The `listening on HOST:PORT` line: the real host and port of a server started with `--port 0`. */
-  listening(): Promise<{ host: string; port: number }>;
+  listening(options?: WaitOptions): Promise<{ host: string; port: number }>;
+  /** Resolves when the process has exited; with `within` or `quiet`, rejects with the output if it is still running then. */
+  waitForExit(options?: Pick<WaitOptions, 'within' | 'quiet'>): Promise<Exit>;
   /** Lines printed so far that match. */
   matching(pattern: RegExp): RegExpMatchArray[];
   write(text: string): void;
@@ -61,39 +84,152 @@ afterAll(() => {
   for (const lab of running) lab.kill();
 });
 
-export interface SpawnOptions {
+export interface SpawnOptions extends WaitOptions {
   env?: Record<string, string>;
   /** Extra node flags, put before the file. */
   nodeArgs?: string[];
+  // `within` and `failOn` given here apply to every wait on this process that does not set its own.
 }
 
-/** Starts `node --import tsx --throw-deprecation <LAB_DIR>/<slug>.ts ...args`. */
-export function spawnLab(id: string, args: string[] = [], options: SpawnOptions = {}): LabProcess {
-  return spawnFile(labFile(id), args, options, `lab ${id}`);
+/**
+ * How much slower than an idle machine this one is as the file starts: the 1-minute load per core, from 1 to 4
+ * (a 2-core box that other jobs share runs everything several times slower; deadlines stretch with it).
+ */
+export const busy = Math.min(4, Math.max(1, os.loadavg()[0] / os.availableParallelism()));
+
+/**
+ * How long a lab that is up may take to answer something local (a line typed, a client's bytes, a signal): it
+ * takes milliseconds; 1 s (times `busy`) is twenty times that on a loaded 2-core machine, and it is what an
+ * untouched starter costs over the reference (its missing reply is only seen as silence), so it stays short.
+ */
+export const REPLY_MS = Math.round(1000 * busy);
+
+/** The longest a process may take to print its first line before deadlines count anyway (3 s times `busy`). */
+export const STARTUP_MS = Math.round(3000 * busy);
+
+let waitDefaults: WaitOptions = {};
+
+const gates = new WeakMap<object, StartGate>();
+/** The start gate of test `t` (one per test: every process and socket it opens shares it), or a fresh one. */
+export function gateOf(t: TestHooks | undefined): StartGate {
+  if (!t) return new StartGate();
+  const gate = gates.get(t) ?? new StartGate();
+  gates.set(t, gate);
+  return gate;
+}
+
+/**
+ * Deadlines for every wait in this test file that sets none of its own (each test file is a module of its own):
+ * `setWaitDefaults({ within: REPLY_MS })` at the top of a lab's tests makes an untouched starter fail in seconds.
+ */
+export function setWaitDefaults(options: WaitOptions): void {
+  waitDefaults = { ...options };
+}
+
+export function getWaitDefaults(): WaitOptions {
+  return waitDefaults;
+}
+
+/** Drops the keys whose value is undefined, so they do not override a default when spread. */
+export function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** What a test's context gives the harness: its own cleanup and failure hooks (vitest's TestContext). */
+export type TestHooks = Pick<TestContext, 'onTestFinished' | 'onTestFailed'>;
+
+export function isContext(value: unknown): value is TestHooks {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as TestHooks).onTestFinished === 'function' &&
+    typeof (value as TestHooks).onTestFailed === 'function'
+  );
+}
+
+/**
+ * The hooks of the test `t`, or without a context (the old calls, in tests that run one at a time) vitest's
+ * global hooks; outside a test (in beforeAll) there are none and the afterAll above cleans up.
+ */
+export function hooksOf(t: TestHooks | undefined): TestHooks {
+  if (t) return t;
+  return {
+    onTestFinished: (fn) => onTestFinished(fn),
+    onTestFailed: (fn) => onTestFailed(fn),
+  };
+}
+
+/**
+ * Type stripping runs a `.ts` file with plain node (Node ≥ 22.18, and 23.6 on): no loader thread, no esbuild, about
+ * 0.2 s less per process. Only for the workbook's own files (labs/ and test/), which a test proves erasable; a
+ * student's file (LAB_DIR anywhere else, exercises/ by default) always runs the way the labs are run for a
+ * reader, with tsx, so it is graded as it runs. LAB_RUNNER=tsx forces tsx for everything (to compare).
+ */
+export const plainNode =
+  process.env.LAB_RUNNER !== 'tsx' &&
+  (process.features as { typescript?: string | false }).typescript === 'strip';
+
+function runsPlain(file: string): boolean {
+  if (!plainNode) return false;
+  const rel = path.relative(root, path.resolve(file));
+  return /^(labs|test)[/\\]/.test(rel) && !rel.startsWith(`test${path.sep}fixtures${path.sep}workbook`);
+}
+
+/** Starts `node --import tsx --throw-deprecation <LAB_DIR>/<slug>.ts ...args` (plain node where it can: above). */
+export function spawnLab(t: TestHooks, id: string, args?: string[], options?: SpawnOptions): LabProcess;
+/** The old call, without the test's context: only for tests that run one at a time. */
+export function spawnLab(id: string, args?: string[], options?: SpawnOptions): LabProcess;
+export function spawnLab(...all: unknown[]): LabProcess {
+  const t = isContext(all[0]) ? (all.shift() as TestHooks) : undefined;
+  const [id, args, options] = all as [string, string[] | undefined, SpawnOptions | undefined];
+  return start(t, labFile(id), args, options, `lab ${id}`);
 }
 
 /** Starts any TypeScript file the way spawnLab starts a lab. */
 export function spawnFile(
+  t: TestHooks,
+  file: string,
+  args?: string[],
+  options?: SpawnOptions,
+  name?: string,
+): LabProcess;
+/** The old call, without the test's context: only for tests that run one at a time. */
+export function spawnFile(file: string, args?: string[], options?: SpawnOptions, name?: string): LabProcess;
+export function spawnFile(...all: unknown[]): LabProcess {
+  const t = isContext(all[0]) ? (all.shift() as TestHooks) : undefined;
+  const [file, args, options, name] = all as [string, string[]?, SpawnOptions?, string?];
+  return start(t, file, args, options, name);
+}
+
+function start(
+  t: TestHooks | undefined,
   file: string,
   args: string[] = [],
   options: SpawnOptions = {},
   name = path.basename(file),
 ): LabProcess {
-  const child = execa(
-    process.execPath,
-    ['--import', 'tsx', '--throw-deprecation', ...(options.nodeArgs ?? []), file, ...args],
-    {
-      cwd: root,
-      env: { FORCE_COLOR: '0', NO_COLOR: '1', ...options.env },
-      reject: false,
-      buffer: false,
-      stdin: 'pipe',
-      // Its own process group, so cleanup can kill whatever the lab itself started.
-      detached: true,
-    },
-  );
+  const loader = runsPlain(file) ? [] : ['--import', 'tsx'];
+  const command = [...loader, '--throw-deprecation', ...(options.nodeArgs ?? []), file, ...args];
+  const child = execa(process.execPath, command, {
+    cwd: root,
+    env: { FORCE_COLOR: '0', NO_COLOR: '1', ...options.env },
+    reject: false,
+    buffer: false,
+    stdin: 'pipe',
+    // Its own process group, so cleanup can kill whatever the lab itself started.
+    detached: true,
+  });
   child.stdin?.on('error', () => {}); // writing to a lab that already exited is not the test's failure
-  const watcher = new LineWatcher(name);
+  const watcher = new LineWatcher(
+    name,
+    {
+      ...waitDefaults,
+      ...definedOnly({ within: options.within, quiet: options.quiet, failOn: options.failOn }),
+    },
+    gateOf(t),
+    true,
+    STARTUP_MS,
+  );
   const stdout: string[] = [];
   const stderr: string[] = [];
   if (child.stdout) feedLines(child.stdout, watcher, stdout);
@@ -118,15 +254,30 @@ export function spawnFile(
 
   const lab: LabProcess = {
     pid: child.pid,
+    command,
     lines: watcher.lines,
     stdout,
     stderr,
     output: () => watcher.text(),
-    waitForLine: (pattern) => watcher.waitForLine(pattern),
-    waitForLines: (pattern, count) => watcher.waitForLines(pattern, count),
-    async listening() {
-      const m = await watcher.waitForLine(/listening on (\S+):(\d+)/);
+    waitForLine: (pattern, o) => watcher.waitForLine(pattern, o),
+    waitForLines: (pattern, count, o) => watcher.waitForLines(pattern, count, o),
+    waitForText: (pattern, o) => watcher.waitForText(pattern, o),
+    async listening(o) {
+      const m = await watcher.waitForLine(/listening on (\S+):(\d+)/, o);
       return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+    },
+    waitForExit(o = {}) {
+      if (done) return exited;
+      const effective = { ...watcher.defaults, ...o };
+      return new Promise<Exit>((resolve, reject) => {
+        const cancel = watcher.guard(effective, 'was still running', (why) =>
+          reject(new Error(watcher.describe(why))),
+        );
+        exited.then((e) => {
+          cancel();
+          resolve(e);
+        });
+      });
     },
     matching: (pattern) => watcher.matching(pattern),
     write(text) {
@@ -144,11 +295,19 @@ export function spawnFile(
   };
   running.add(lab);
   // Inside a test: kill the lab when the test ends, and show its output if the test failed (a timeout too).
+  // A wait that failed already carries the output; this is for an assertion that failed with the lab running.
   try {
-    onTestFailed(() => {
-      if (!done) console.error(watcher.describe('was still running when the test failed'));
+    const hooks = hooksOf(t);
+    hooks.onTestFailed((ctx) => {
+      if (done) return;
+      const text = watcher.describe('was still running when the test failed');
+      // With a context the output goes into the test's own error: console output in a concurrent test is
+      // credited to whichever test vitest thinks is current (measured: the other one), the error is not.
+      const error = t ? ctx.task.result?.errors?.[0] : undefined;
+      if (error) error.message += `\n${text}`;
+      else console.error(text);
     });
-    onTestFinished(killGroup);
+    hooks.onTestFinished(killGroup);
   } catch {
     // Called outside a test (in beforeAll): the afterAll above cleans up.
   }

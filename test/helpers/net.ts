@@ -1,41 +1,65 @@
 // A raw TCP client for tests, like `nc`: connect, write, read lines, and closed for you when the test ends.
 import { once } from 'node:events';
 import net from 'node:net';
-import { onTestFinished } from 'vitest';
-import { feedLines, LineWatcher } from './watch.ts';
+import { gateOf, getWaitDefaults, hooksOf, isContext, type TestHooks } from './lab.ts';
+import { feedLines, LineWatcher, type WaitOptions } from './watch.ts';
 
 export interface TestClient {
   readonly socket: net.Socket;
   readonly lines: string[];
   /** Everything received so far, as it came (line ends included). */
   raw(): string;
-  waitForLine(pattern: RegExp): Promise<RegExpMatchArray>;
-  waitForLines(pattern: RegExp, count: number): Promise<RegExpMatchArray[]>;
-  waitForText(pattern: RegExp): Promise<RegExpMatchArray>;
+  /** Fails fast like a lab's waits: on close, on a `failOn` line first, or after `within` ms. */
+  waitForLine(pattern: RegExp, options?: WaitOptions): Promise<RegExpMatchArray>;
+  waitForLines(pattern: RegExp, count: number, options?: WaitOptions): Promise<RegExpMatchArray[]>;
+  waitForText(pattern: RegExp, options?: WaitOptions): Promise<RegExpMatchArray>;
   matching(pattern: RegExp): RegExpMatchArray[];
   write(data: string | Uint8Array): void;
   /** Resolves when the server has ended its side ('end') or the socket closed. */
   readonly ended: Promise<void>;
   readonly closed: Promise<boolean>;
+  /** `ended` with this client's deadlines (`within`, `quiet`): a server that never ends fails the wait, not the test timeout. */
+  waitForEnd(options?: Pick<WaitOptions, 'within' | 'quiet'>): Promise<void>;
+  /** `closed` with this client's deadlines. */
+  waitForClose(options?: Pick<WaitOptions, 'within' | 'quiet'>): Promise<boolean>;
 }
 
-/** Connects to 127.0.0.1:port and waits for 'connect'. Rejects (e.g. ECONNREFUSED) if it cannot. */
-export async function connectClient(
+/**
+ * Connects to 127.0.0.1:port and waits for 'connect'. Rejects (e.g. ECONNREFUSED) if it cannot. The socket is
+ * destroyed when the test `t` ends; the old call without `t` is only for tests that run one at a time.
+ */
+export function connectClient(
+  t: TestHooks,
+  port: number,
+  host?: string,
+  name?: string,
+  defaults?: WaitOptions,
+): Promise<TestClient>;
+export function connectClient(port: number, host?: string, name?: string): Promise<TestClient>;
+export function connectClient(...all: unknown[]): Promise<TestClient> {
+  const t = isContext(all[0]) ? (all.shift() as TestHooks) : undefined;
+  const [port, host, name, defaults] = all as [number, string?, string?, WaitOptions?];
+  return connect(t, port, host, name, defaults);
+}
+
+async function connect(
+  t: TestHooks | undefined,
   port: number,
   host = '127.0.0.1',
   name = `client :${port}`,
+  defaults: WaitOptions = {},
 ): Promise<TestClient> {
   const socket = net.connect({ port, host });
   socket.on('error', () => {}); // a reset peer is something tests look at, not a crash of the test runner
   try {
-    onTestFinished(() => {
+    hooksOf(t).onTestFinished(() => {
       socket.destroy();
     });
   } catch {
     // Outside a test: the caller destroys it.
   }
   await once(socket, 'connect');
-  const watcher = new LineWatcher(name);
+  const watcher = new LineWatcher(name, { ...getWaitDefaults(), ...defaults }, gateOf(t));
   feedLines(socket, watcher);
   const ended = new Promise<void>((resolve) => {
     socket.once('end', resolve);
@@ -43,16 +67,28 @@ export async function connectClient(
   });
   const closed = new Promise<boolean>((resolve) => socket.once('close', resolve));
   closed.then(() => watcher.close('closed'));
+  const guarded = <T>(promise: Promise<T>, what: string, o: WaitOptions = {}): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const cancel = watcher.guard({ ...watcher.defaults, ...o }, what, (why) =>
+        reject(new Error(watcher.describe(why))),
+      );
+      promise.then((value) => {
+        cancel();
+        resolve(value);
+      });
+    });
   return {
     socket,
     lines: watcher.lines,
     raw: () => watcher.raw,
-    waitForLine: (p) => watcher.waitForLine(p),
-    waitForLines: (p, n) => watcher.waitForLines(p, n),
-    waitForText: (p) => watcher.waitForText(p),
+    waitForLine: (p, o) => watcher.waitForLine(p, o),
+    waitForLines: (p, n, o) => watcher.waitForLines(p, n, o),
+    waitForText: (p, o) => watcher.waitForText(p, o),
     matching: (p) => watcher.matching(p),
     write: (data) => socket.write(data),
     ended,
     closed,
+    waitForEnd: (o) => guarded(ended, 'got no FIN from the server', o),
+    waitForClose: (o) => guarded(closed, 'was not closed', o),
   };
 }

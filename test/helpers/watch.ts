@@ -1,5 +1,23 @@
 // Lines arriving from somewhere (a lab's output, a test client's socket) and promises that wait for them.
-// No timers here: a wait ends on a matching line, or fails when the source closes first.
+// A wait ends on a matching line, or fails fast, with the output so far: when the source closes first, when a
+// line matching `failOn` comes first (a later line of the same scripted timeline), or after `within` ms (a
+// deadline derived from the timers the test itself set). The test timeout is only the last resort.
+
+/** How a wait may fail before the test timeout. */
+export interface WaitOptions {
+  /**
+   * Fail after this many ms: derive it from the timers the test set (`--idle 200` → `within: 2000`). For a
+   * process the clock starts once it has printed something, so node's start-up on a busy machine is not counted.
+   */
+  within?: number;
+  /**
+   * Fail when nothing new has arrived for this many ms since the wait began: a scripted timeline that stalled
+   * (a starter's missing part). Only for sources that keep talking until the awaited line; counted like `within`.
+   */
+  quiet?: number;
+  /** Fail as soon as a line matching this arrives before the awaited one (a later step of the same timeline). */
+  failOn?: RegExp;
+}
 
 export class LineWatcher {
   readonly lines: string[] = [];
@@ -10,25 +28,100 @@ export class LineWatcher {
 
   /** Goes into failure messages: `lab 01`, `client :41234`. */
   readonly name: string;
+  /** Applied to every wait that does not say otherwise (`spawnLab(t, id, args, { within })`). */
+  readonly defaults: WaitOptions;
 
-  constructor(name: string) {
+  /** Deadlines start once every process of the test is up (see StartGate). */
+  private readonly gate: StartGate;
+  private readonly isProcess: boolean;
+
+  /**
+   * `gate`: the test's processes, shared by every watcher of one test; `isProcess`: this watcher reads a process,
+   * which holds the gate closed until its first output, its exit, or `startupMs`.
+   */
+  constructor(
+    name: string,
+    defaults: WaitOptions = {},
+    gate = new StartGate(),
+    isProcess = false,
+    startupMs = 3000,
+  ) {
     this.name = name;
+    this.defaults = defaults;
+    this.gate = gate;
+    this.isProcess = isProcess;
+    if (isProcess) {
+      gate.starting(this);
+      // A process that prints nothing at all (a starter missing its first line) holds the gate for so long only.
+      setTimeout(() => gate.started(this), startupMs).unref();
+    }
   }
 
   push(line: string): void {
     this.lines.push(line);
+    this.output();
     this.wake();
   }
 
   /** Raw text as it arrives; wakes the waits for text. */
   pushRaw(text: string): void {
     this.raw += text;
+    this.output();
     this.wake();
+  }
+
+  /**
+   * Runs `fn` after `ms`, counted from now or, while a process of the test has printed nothing yet, from the
+   * moment they all have: node's start-up on a busy machine is not a deadline the test set.
+   */
+  deadline(ms: number, fn: () => void): () => void {
+    let timer: NodeJS.Timeout | undefined;
+    let cancelled = false;
+    this.gate.whenOpen(() => {
+      if (!cancelled) timer = setTimeout(fn, ms);
+    });
+    return () => {
+      cancelled = true;
+      if (timer) clearTimeout(timer);
+    };
+  }
+
+  private output(): void {
+    if (this.isProcess) this.gate.started(this);
+    for (const reset of [...this.onOutput]) reset();
+  }
+
+  private readonly onOutput = new Set<() => void>();
+
+  /** Arms the `within` and `quiet` deadlines of one wait; `fail` gets the reason. Returns the cancel. */
+  guard(options: WaitOptions, what: string, fail: (reason: string) => void): () => void {
+    const cancels: (() => void)[] = [];
+    if (options.within !== undefined) {
+      const ms = options.within;
+      cancels.push(this.deadline(ms, () => fail(`${what} within ${ms} ms`)));
+    }
+    if (options.quiet !== undefined) {
+      const ms = options.quiet;
+      let cancelQuiet = this.deadline(ms, () => fail(`${what}, and nothing new for ${ms} ms`));
+      const reset = () => {
+        cancelQuiet();
+        cancelQuiet = this.deadline(ms, () => fail(`${what}, and nothing new for ${ms} ms`));
+      };
+      this.onOutput.add(reset);
+      cancels.push(() => {
+        this.onOutput.delete(reset);
+        cancelQuiet();
+      });
+    }
+    return () => {
+      for (const cancel of cancels) cancel();
+    };
   }
 
   /** No more lines will come; pending waits fail with `reason` and the output so far. */
   close(reason: string): void {
     this.closedBecause ??= reason;
+    if (this.isProcess) this.gate.started(this);
     this.wake();
   }
 
@@ -49,54 +142,97 @@ export class LineWatcher {
   }
 
   /** Resolves once `count` lines (ever received) match, with those lines in order. */
-  waitForLines(pattern: RegExp, count: number): Promise<RegExpMatchArray[]> {
+  waitForLines(pattern: RegExp, count: number, options: WaitOptions = {}): Promise<RegExpMatchArray[]> {
+    const effective = { ...this.defaults, ...options };
+    const { failOn } = effective;
     return new Promise((resolve, reject) => {
       // Each wait scans every line once, as it arrives: a client that receives thousands of lines stays fast.
       const found: RegExpMatchArray[] = [];
       let scanned = 0;
+      let cancel: (() => void) | undefined;
+      const seen = () => (count > 1 ? ` (saw ${found.length} of ${count})` : '');
+      const settle = (error?: string) => {
+        this.waiters.delete(check);
+        cancel?.();
+        if (error === undefined) resolve(found);
+        else reject(new Error(this.describe(error)));
+      };
       const check = () => {
         while (found.length < count && scanned < this.lines.length) {
-          const m = (this.lines[scanned++] as string).match(pattern);
+          const line = this.lines[scanned++] as string;
+          const m = line.match(pattern);
           if (m) found.push(m);
+          else if (failOn?.test(line))
+            return settle(
+              `printed ${JSON.stringify(line)} (matching ${failOn}) before a line matching ${pattern}${seen()}`,
+            );
         }
-        if (found.length >= count) {
-          this.waiters.delete(check);
-          resolve(found);
-        } else if (this.closedBecause !== undefined) {
-          this.waiters.delete(check);
-          const seen = count > 1 ? ` (saw ${found.length} of ${count})` : '';
-          reject(new Error(this.describe(`${this.closedBecause} before a line matching ${pattern}${seen}`)));
-        }
+        if (found.length >= count) settle();
+        else if (this.closedBecause !== undefined)
+          settle(`${this.closedBecause} before a line matching ${pattern}${seen()}`);
       };
       this.waiters.add(check);
       check();
+      if (this.waiters.has(check))
+        cancel = this.guard(effective, `printed no line matching ${pattern}`, (why) =>
+          settle(`${why}${seen()}`),
+        );
     });
   }
 
   /** Resolves when the raw text received so far matches (a prompt with no newline, say). */
-  waitForText(pattern: RegExp): Promise<RegExpMatchArray> {
+  waitForText(pattern: RegExp, options: WaitOptions = {}): Promise<RegExpMatchArray> {
+    const effective = { ...this.defaults, ...options };
     return new Promise((resolve, reject) => {
+      let cancel: (() => void) | undefined;
+      const settle = (m: RegExpMatchArray | undefined, error?: string) => {
+        this.waiters.delete(check);
+        cancel?.();
+        if (m) resolve(m);
+        else reject(new Error(this.describe(error as string)));
+      };
       const check = () => {
         const m = this.raw.match(pattern);
-        if (m) {
-          this.waiters.delete(check);
-          resolve(m);
-        } else if (this.closedBecause !== undefined) {
-          this.waiters.delete(check);
-          reject(new Error(this.describe(`${this.closedBecause} before the text matched ${pattern}`)));
-        }
+        if (m) settle(m);
+        else if (this.closedBecause !== undefined)
+          settle(undefined, `${this.closedBecause} before the text matched ${pattern}`);
       };
       this.waiters.add(check);
       check();
+      if (this.waiters.has(check))
+        cancel = this.guard(effective, `sent no text matching ${pattern}`, (why) => settle(undefined, why));
     });
   }
 
-  async waitForLine(pattern: RegExp): Promise<RegExpMatchArray> {
-    return (await this.waitForLines(pattern, 1))[0] as RegExpMatchArray;
+  async waitForLine(pattern: RegExp, options?: WaitOptions): Promise<RegExpMatchArray> {
+    return (await this.waitForLines(pattern, 1, options))[0] as RegExpMatchArray;
   }
 
   private wake(): void {
     for (const check of [...this.waiters]) check();
+  }
+}
+
+/**
+ * The processes of one test that have not printed anything yet. Deadlines (`within`, `quiet`) start only once
+ * it is empty: a wait on a server for a client process's connection must not count that client's start-up.
+ */
+export class StartGate {
+  private readonly pending = new Set<object>();
+  private readonly queued: (() => void)[] = [];
+
+  starting(source: object): void {
+    this.pending.add(source);
+  }
+
+  started(source: object): void {
+    if (!this.pending.delete(source) || this.pending.size > 0) return;
+    for (const fn of this.queued.splice(0)) fn();
+  }
+
+  whenOpen(fn: () => void): void {
+    if (this.pending.size === 0) fn();
+    else this.queued.push(fn);
   }
 }
 
@@ -119,5 +255,25 @@ export function feedLines(stream: NodeJS.ReadableStream, watcher: LineWatcher, a
     also?.push(pending);
     watcher.push(pending);
     pending = '';
+  });
+}
+
+/**
+ * `promise`, or a rejection after `ms` naming `what`: for the raw events a test awaits itself (a socket's 'end',
+ * a server's 'connection'), which no line watcher guards.
+ */
+export function settleWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
 }
