@@ -9,6 +9,16 @@ import { failureDetails, gradeLab, jsonSummary, junitXml, type LabGrade, scoreTa
 import { runLabTests } from './lib/run-tests.ts';
 import { labs, root } from './lib/workbook.ts';
 
+// A project (npm run grade chat) is graded from outside by its own tester.
+const first = process.argv.slice(2).find((a) => !a.startsWith('-'));
+if (first && (await import('./lib/projects/index.ts')).findProject(first)) {
+  const { gradeProject } = await import('./lib/projects/grade.ts');
+  await gradeProject(
+    first,
+    process.argv.slice(2).filter((a) => a !== first),
+  );
+}
+
 const { values, positionals } = parseCli('grade', {
   watch: { type: 'boolean' },
   report: { type: 'string' },
