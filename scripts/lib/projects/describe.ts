@@ -1,8 +1,8 @@
 // The stages as a person reads them: the README of `npm run project NAME` and the project's page both come from
 // here, from the same steps the tester plays, so the three cannot disagree.
 import { escapeBytes } from './bytes.ts';
-import { maxScore } from './index.ts';
-import { type Locale, makeRng, type Project, type Step } from './types.ts';
+import { maxScore, stepsFor } from './index.ts';
+import type { Locale, Project, Step } from './types.ts';
 
 /** The seed the README and the page show; a real run prints its own. */
 export const exampleSeed = 1;
@@ -70,7 +70,7 @@ export function describeStages(project: Project, locale: Locale, seed = exampleS
     points: stage.points,
     spec: stage.spec[locale],
     skipNote: stage.skipNote?.[locale],
-    dialogue: stage.steps(makeRng(seed + i + 1)).map((s) => stepText(s, locale)),
+    dialogue: stepsFor(project, i + 1, seed).map((s) => stepText(s, locale)),
     command: `npm run grade ${project.name} -- --stage ${i + 1}`,
   }));
 }

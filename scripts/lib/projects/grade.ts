@@ -3,10 +3,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { findProject, projectsDirName } from './index.ts';
+import { findProject, projectsDirName, stepsFor } from './index.ts';
 import { type ProjectGrade, type StageGrade, summarize, writeReport } from './report.ts';
 import { runStage, type StageResult } from './run.ts';
-import { type Locale, makeRng, type Project, type Stage } from './types.ts';
+import type { Locale, Project, Stage } from './types.ts';
 
 const usage = (
   name: string,
@@ -108,7 +108,7 @@ async function gradeOnce(o: Options): Promise<ProjectGrade> {
       continue;
     }
     // Each stage has its own random source from the seed, so --stage N --seed S replays exactly this stage.
-    const steps = stage.steps(makeRng(o.seed + n));
+    const steps = stepsFor(project, n, o.seed);
     const result = await runStage(stage, steps, {
       dir: o.dir,
       waitMs: o.waitMs,

@@ -34,6 +34,8 @@ export interface StageResult {
   ms: number;
   /** How long the program took to accept its first connection (start-up, not the verdict). */
   readyMs?: number;
+  /** The environment marker of the program's processes (none may be left once the stage is over). */
+  marker?: string;
   /** What happened, in order: `A → "e:hi\n"`, `A ← "hi\r\n"`. */
   transcript: string[];
   failure?: { kind: FailureKind; message: string; details: string[]; hint: string; stderr: string[] };
@@ -438,17 +440,18 @@ export async function runStage(stage: Stage, steps: Step[], opts: StageOptions):
       case 'flood': {
         const c = client(step.who);
         const reader = client(step.reader);
-        const chunk = Buffer.from(step.data.repeat(16));
+        const message = Buffer.from(step.data);
         const each = Buffer.from(`${step.each}\r\n`);
         const until = Buffer.from(`${step.until}\r\n`);
         let sent = 0;
         let seen = 0;
         note(`${step.who} → ${escapeBytes(step.data)} again and again; ${step.reader} reads`);
         for (;;) {
-          // Keep a few batches in flight, not more: the reader must be able to keep up.
-          while (c.socket.writableLength < 4 * chunk.length && sent < step.maxBytes) {
-            c.socket.write(chunk);
-            sent += chunk.length;
+          // At most 16 messages on their way to the reader: a reader that keeps up never has much waiting for it,
+          // however busy the machine, so only the client that does not read can pass the server's limit.
+          while (sent / message.length - seen < 16 && sent < step.maxBytes) {
+            c.socket.write(message);
+            sent += message.length;
           }
           const got = reader.takeLine();
           if (got) {
@@ -460,7 +463,7 @@ export async function runStage(stage: Stage, steps: Step[], opts: StageOptions):
             note(`${step.reader} ← ${escapeBytes(got)}`);
             if (got.equals(until)) {
               // The messages still on their way must all reach the reader: the others are still served.
-              const total = sent / Buffer.byteLength(step.data);
+              const total = sent / message.length;
               let after = 0;
               while (seen < total) {
                 const more = reader.takeLine();
@@ -497,7 +500,7 @@ export async function runStage(stage: Stage, steps: Step[], opts: StageOptions):
             );
           }
           if (reader.gone) throw ended(reader, `the line ${escapeBytes(until)}`);
-          if (sent >= step.maxBytes && reader.received >= sent * (each.length / step.data.length) * 0.99) {
+          if (sent >= step.maxBytes && seen >= sent / message.length) {
             note(`${step.reader} ← ${seen} × ${escapeBytes(each)}`);
             throw new StageFailure(
               'flood',
@@ -554,5 +557,12 @@ export async function runStage(stage: Stage, steps: Step[], opts: StageOptions):
     for (const c of clients.values()) c.socket.destroy();
     await program?.kill();
   }
-  return { ok: !failure, ms: performance.now() - started, readyMs, transcript, failure };
+  return {
+    ok: !failure,
+    ms: performance.now() - started,
+    readyMs,
+    marker: program?.marker,
+    transcript,
+    failure,
+  };
 }

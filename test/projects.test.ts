@@ -1,0 +1,147 @@
+// The project tester is tested: the reference passes every stage, each fixture with one stage's bug fails at
+// that stage and no earlier, a program that hangs or never listens is reported clearly, and nothing it started
+// outlives grading. The tester's own limits are the only timers.
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { escapeBytes, showDifference } from '../scripts/lib/projects/bytes.ts';
+import { chatProject } from '../scripts/lib/projects/chat.ts';
+import { stepsFor } from '../scripts/lib/projects/index.ts';
+import { lineHint, markedPids, runStage, type StageResult } from '../scripts/lib/projects/run.ts';
+import { root } from './helpers/lab.ts';
+
+const fixtures = path.join(root, 'test/fixtures/projects/chat');
+const seed = 4242;
+// Generous: on a busy 2-core machine a TypeScript program can take seconds to start; a correct one answers fast.
+const opts = { waitMs: 3000, startMs: 20_000 };
+
+/** Runs stages 1… in order against DIR/run.sh and stops at the first failure, as `npm run grade` does. */
+async function gradeDir(dir: string, upTo = chatProject.stages.length) {
+  const results: StageResult[] = [];
+  for (let n = 1; n <= upTo; n++) {
+    const stage = chatProject.stages[n - 1];
+    if (!stage) break;
+    const r = await runStage(stage, stepsFor(chatProject, n, seed), { dir, ...opts });
+    results.push(r);
+    // Nothing the program started outlives its stage.
+    expect(r.marker && markedPids(r.marker)).toEqual([]);
+    if (!r.ok) return { failedAt: n, result: r, results };
+  }
+  return { failedAt: undefined, result: undefined, results };
+}
+
+const stageNo = (slug: string) => chatProject.stages.findIndex((s) => s.slug === slug) + 1;
+
+describe.concurrent('the chat project tester', { timeout: 240_000 }, () => {
+  it('passes the reference solution at every stage', async () => {
+    const { failedAt, result, results } = await gradeDir(path.join(fixtures, 'reference'));
+    expect(failedAt, result?.failure?.message).toBeUndefined();
+    expect(results).toHaveLength(chatProject.stages.length);
+  });
+
+  // One fixture per stage: the reference with exactly that stage's bug, graded from stage 1.
+  const bugs: [string, string, RegExp][] = [
+    ['fixed-port', 'bind', /did not accept a connection|before accepting/],
+    ['lf-only', 'greet', /different line/],
+    ['keep-cr', 'echo', /different line/],
+    ['one-at-a-time', 'clients', /waited 3000 ms/],
+    ['echo-to-sender', 'broadcast', /different line/],
+    ['leave-twice', 'nicknames', /different line/],
+    ['split-colons', 'commands', /different line/],
+    ['data-is-line', 'framing', /waited|different line/],
+    ['no-send-limit', 'limits', /never dropped|waited|got nothing/],
+    ['close-only', 'shutdown', /waited 3000 ms|did not exit/],
+  ];
+  for (const [bug, slug, message] of bugs) {
+    it(`fails the '${bug}' bug at stage ${stageNo(slug)} (${slug}) and no earlier`, async () => {
+      const { failedAt, result } = await gradeDir(path.join(fixtures, 'bugs', bug));
+      expect(
+        failedAt,
+        `the '${bug}' fixture should fail at stage ${stageNo(slug)}: ${result?.failure?.message}\n${result?.transcript.slice(-8).join('\n')}`,
+      ).toBe(stageNo(slug));
+      expect(result?.failure?.message).toMatch(message);
+    });
+  }
+
+  it('reports a stray \\n with a caret under the first wrong byte and a hint', async () => {
+    const { result } = await gradeDir(path.join(fixtures, 'bugs', 'lf-only'), 2);
+    const f = result?.failure;
+    expect(f?.kind).toBe('wrong-line');
+    expect(f?.details.join('\n')).toContain('expected: "* welcome, you are anonymous\\r\\n"');
+    expect(f?.details.join('\n')).toContain('received: "* welcome, you are anonymous\\n"');
+    expect(f?.details[2]).toMatch(/^ {39}\^ byte 28: expected 0x0d, received 0x0a$/);
+    expect(f?.hint).toMatch(/ends with \\n alone/);
+  });
+
+  it('reports a program that hangs at the stage limit, not later', async () => {
+    const { result } = await gradeDir(path.join(fixtures, 'bugs', 'one-at-a-time'), 4);
+    const f = result?.failure;
+    expect(f?.kind).toBe('timeout');
+    expect(f?.message).toMatch(/^B waited 3000 ms for the line "\* welcome, you are anonymous\\r\\n"/);
+    // The verdict comes at the limit: start-up, the passing steps, and one wait of waitMs.
+    expect((result?.ms ?? 0) - (result?.readyMs ?? 0)).toBeLessThan(opts.waitMs + 2000);
+  });
+
+  it('reports a program that exits at once, with its stderr', async () => {
+    const r = await runStage(chatProject.stages[0] as never, stepsFor(chatProject, 1, seed), {
+      dir: path.join(fixtures, 'odd/crash'),
+      ...opts,
+    });
+    expect(r.failure?.kind).toBe('never-listened');
+    expect(r.failure?.message).toMatch(/exited with code 3 before accepting a connection/);
+    expect(r.failure?.stderr).toContain('boom: cannot start');
+  });
+
+  it('reports a program that never listens at the start-up limit, and kills it', async () => {
+    const r = await runStage(chatProject.stages[0] as never, stepsFor(chatProject, 1, seed), {
+      dir: path.join(fixtures, 'odd/silent'),
+      waitMs: 1000,
+      startMs: 1000,
+    });
+    expect(r.failure?.message).toMatch(
+      /did not accept a connection on 127\.0\.0\.1:\d+ within 1000 ms \(it is still running\)/,
+    );
+    expect(markedPids(r.marker as string)).toEqual([]);
+  });
+
+  it('kills a process the program moved out of its process group (setsid)', async () => {
+    const r = await runStage(chatProject.stages[1] as never, stepsFor(chatProject, 2, seed), {
+      dir: path.join(fixtures, 'odd/escape'),
+      ...opts,
+    });
+    expect(r.ok, r.failure?.message).toBe(true);
+    expect(markedPids(r.marker as string)).toEqual([]);
+  });
+});
+
+describe('showing bytes', () => {
+  it('escapes control bytes and a cut UTF-8 character, keeping whole characters readable', () => {
+    expect(escapeBytes('hi\r\n')).toBe('"hi\\r\\n"');
+    expect(escapeBytes(Buffer.from('你好').subarray(0, 4))).toBe('"你\\xe5"');
+    expect(escapeBytes('a\\b\x1b')).toBe('"a\\\\b\\x1b"');
+  });
+
+  it('puts the caret under the first byte that differs', () => {
+    const [want, got, caret] = showDifference(Buffer.from('abc\n'), Buffer.from('abd\n'));
+    expect(want).toBe('expected: "abd\\n"');
+    expect(got).toBe('received: "abc\\n"');
+    expect(caret).toBe(`${' '.repeat(13)}^ byte 2: expected 0x64, received 0x63`);
+  });
+
+  it('names the usual cause of a wrong line', () => {
+    expect(lineHint(Buffer.from('ok\n'), 'ok')).toMatch(/\\n alone/);
+    expect(lineHint(Buffer.from('\r\n'), 'ok')).toMatch(/stray \\n/);
+    expect(lineHint(Buffer.from('ok\r\r\n'), 'ok')).toMatch(/doubled/);
+    expect(lineHint(Buffer.from(' ok\r\n'), 'ok')).toMatch(/spaces/);
+  });
+});
+
+describe('the project files', () => {
+  it('gives every bug fixture a run.sh that execs the reference with its --bug switch', () => {
+    for (const dir of fs.readdirSync(path.join(fixtures, 'bugs'))) {
+      const sh = fs.readFileSync(path.join(fixtures, 'bugs', dir, 'run.sh'), 'utf8');
+      expect(sh).toContain(`--bug ${dir} "$@"`);
+      expect(fs.readFileSync(path.join(fixtures, 'reference/server.ts'), 'utf8')).toContain(`'${dir}'`);
+    }
+  });
+});
