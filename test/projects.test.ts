@@ -1,6 +1,7 @@
 // The project tester is tested: the reference passes every stage, each fixture with one stage's bug fails at
 // that stage and no earlier, a program that hangs or never listens is reported clearly, and nothing it started
 // outlives grading. The tester's own limits are the only timers.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -38,6 +39,16 @@ describe.concurrent('the chat project tester', { timeout: 240_000 }, () => {
     expect(failedAt, result?.failure?.message).toBeUndefined();
     expect(results).toHaveLength(chatProject.stages.length);
   });
+
+  // The tester sees only run.sh and the sockets: a server in another language is graded the same way.
+  it.skipIf(spawnSync('python3', ['--version']).status !== 0)(
+    'passes a Python server started by run.sh at every stage',
+    async () => {
+      const { failedAt, result, results } = await gradeDir(path.join(fixtures, 'python'));
+      expect(failedAt, result?.failure?.message).toBeUndefined();
+      expect(results).toHaveLength(chatProject.stages.length);
+    },
+  );
 
   // One fixture per stage: the reference with exactly that stage's bug, graded from stage 1.
   const bugs: [string, string, RegExp][] = [
