@@ -3,7 +3,9 @@
 // outlives grading. The tester's own limits are the only timers.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { escapeBytes, showDifference } from '../scripts/lib/projects/bytes.ts';
 import { chatProject } from '../scripts/lib/projects/chat.ts';
@@ -154,5 +156,68 @@ describe('the project files', () => {
       expect(sh).toContain(`--bug ${dir} "$@"`);
       expect(fs.readFileSync(path.join(fixtures, 'reference/server.ts'), 'utf8')).toContain(`'${dir}'`);
     }
+  });
+});
+
+const grade = (args: string[], env: Record<string, string> = {}) =>
+  execa(process.execPath, ['--import', 'tsx', path.join(root, 'scripts/grade.ts'), ...args], {
+    cwd: root,
+    reject: false,
+    env: { ...env, LANG: 'en_US.UTF-8' },
+  });
+
+describe.concurrent('npm run grade PROJECT', { timeout: 120_000 }, () => {
+  it('writes grade.json, JUnit XML and the GitHub Classroom result (also as the step output), and exits 1', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'project-report-'));
+    const output = path.join(dir, 'github-output');
+    fs.writeFileSync(output, '');
+    const r = await grade(
+      ['chat', '--dir', path.join(fixtures, 'bugs/lf-only'), '--report', dir, '--seed', '3'],
+      { GITHUB_OUTPUT: output },
+    );
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stdout).toContain('re-run this stage: npm run grade chat -- --stage 2 --seed 3 --dir');
+    expect(r.stdout).toMatch(/chat: 5\/100 points, 1 of 10 stages passed/);
+    const classroom = JSON.parse(fs.readFileSync(path.join(dir, 'classroom.json'), 'utf8'));
+    expect(classroom).toMatchObject({ version: 1, status: 'fail', max_score: 100 });
+    expect(classroom.tests).toHaveLength(10);
+    expect(classroom.tests[0]).toMatchObject({
+      name: 'chat stage 1: Bind and accept',
+      status: 'pass',
+      score: 5,
+    });
+    expect(classroom.tests[1]).toMatchObject({ status: 'fail', score: 0 });
+    expect(classroom.tests[1].message).toContain('byte 28: expected 0x0d, received 0x0a');
+    for (const t of classroom.tests)
+      expect(Object.keys(t).sort()).toEqual(
+        ['duration', 'filename', 'line_no', 'message', 'name', 'score', 'status', 'test_code'].sort(),
+      );
+    // What autograding-grading-reporter decodes: base64 of that JSON, in the step output `result`.
+    const [line] = fs.readFileSync(output, 'utf8').trim().split('\n');
+    expect(line).toMatch(/^result=[A-Za-z0-9+/=]+$/);
+    expect(JSON.parse(Buffer.from(line?.slice('result='.length) ?? '', 'base64').toString())).toEqual(
+      classroom,
+    );
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'grade.json'), 'utf8'));
+    expect(json).toMatchObject({ project: 'chat', seed: 3, score: 5, maxScore: 100 });
+    expect(json.stages.map((s: { status: string }) => s.status)).toEqual([
+      'passed',
+      'failed',
+      ...Array(8).fill('not run'),
+    ]);
+    const junit = fs.readFileSync(path.join(dir, 'junit.xml'), 'utf8');
+    expect(junit).toContain('<testsuite name="project chat" tests="10" failures="1" skipped="8">');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('says in one line on stderr, exit 2, that a project is not started or a flag is wrong', async () => {
+    const missing = await grade(['chat', '--dir', path.join(os.tmpdir(), 'no-such-project-here')]);
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr.trim()).toMatch(
+      /^error: .*run\.sh does not exist: start the project with npm run project chat$/,
+    );
+    const bad = await grade(['chat', '--stage', '11']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr.trim()).toBe("error: --stage must be a whole number from 1 to 10, got '11'");
   });
 });
