@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { escapeBytes, showDifference } from '../scripts/lib/projects/bytes.ts';
 import { chatProject } from '../scripts/lib/projects/chat.ts';
+import { describeStages, readme } from '../scripts/lib/projects/describe.ts';
 import { stepsFor } from '../scripts/lib/projects/index.ts';
 import { lineHint, markedPids, runStage, type StageResult } from '../scripts/lib/projects/run.ts';
 import { root } from './helpers/lab.ts';
@@ -219,5 +220,60 @@ describe.concurrent('npm run grade PROJECT', { timeout: 120_000 }, () => {
     const bad = await grade(['chat', '--stage', '11']);
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr.trim()).toBe("error: --stage must be a whole number from 1 to 10, got '11'");
+  });
+});
+
+const project = (args: string[]) =>
+  execa(process.execPath, ['--import', 'tsx', path.join(root, 'scripts/project.ts'), ...args], {
+    cwd: root,
+    reject: false,
+  });
+
+describe('npm run project', { timeout: 60_000 }, () => {
+  it('writes README.md (both languages, every stage as the tester plays it), an empty server.ts and run.sh, and never overwrites them', async () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'project-new-'));
+    const first = await project(['chat', '--dir', base]);
+    expect(first.exitCode, first.stderr).toBe(0);
+    const dir = path.join(base, 'chat');
+    expect(fs.readFileSync(path.join(dir, 'server.ts'), 'utf8')).toBe('');
+    expect(fs.readFileSync(path.join(dir, 'run.sh'), 'utf8')).toMatch(
+      /^exec node --import tsx server\.ts "\$@"$/m,
+    );
+    expect(fs.statSync(path.join(dir, 'run.sh')).mode & 0o111).not.toBe(0);
+    const readmeText = fs.readFileSync(path.join(dir, 'README.md'), 'utf8');
+    expect(readmeText).toBe(readme(chatProject));
+    for (const locale of ['zh', 'en'] as const)
+      for (const s of describeStages(chatProject, locale)) {
+        expect(readmeText).toContain(s.spec);
+        expect(readmeText).toContain(s.dialogue.join('\n'));
+      }
+    fs.writeFileSync(path.join(dir, 'server.ts'), '// my work\n');
+    const again = await project(['chat', '--dir', base]);
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr).toMatch(/already exists, so it was left as it is/);
+    expect(fs.readFileSync(path.join(dir, 'server.ts'), 'utf8')).toBe('// my work\n');
+    const reset = await project(['chat', '--dir', base, '--reset']);
+    expect(reset.exitCode, reset.stderr).toBe(0);
+    const backup = fs.readdirSync(base).find((f) => f.startsWith('chat.backup-'));
+    expect(backup).toBeDefined();
+    expect(fs.readFileSync(path.join(base, backup as string, 'server.ts'), 'utf8')).toBe('// my work\n');
+    const unknown = await project(['nope']);
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.stderr.trim()).toMatch(/^error: no project 'nope'/);
+    fs.rmSync(base, { recursive: true, force: true });
+  });
+
+  it('renders the project pages from the same stage definitions', () => {
+    for (const [file, locale] of [
+      ['docs/projects/chat.md', 'zh'],
+      ['docs/en/projects/chat.md', 'en'],
+    ] as const) {
+      expect(fs.readFileSync(path.join(root, file), 'utf8')).toContain(
+        `<ProjectStages project="chat" locale="${locale}" />`,
+      );
+    }
+    // The dialogue of a stage is what the tester plays for the example seed.
+    const [bind] = describeStages(chatProject, 'en');
+    expect(bind?.dialogue).toEqual(['A connects']);
   });
 });

@@ -3,6 +3,7 @@ import DefaultTheme from 'vitepress/theme';
 import LabExercises from './LabExercises.vue';
 import LabHeader from './LabHeader.vue';
 import LabTable from './LabTable.vue';
+import ProjectStages from './ProjectStages.vue';
 
 // Components read labs/index.ts so a page adds prose, not copies: the teachers' table of labs, exercises and
 // points, and each chapter's header line and Exercise section.
@@ -12,5 +13,6 @@ export default {
     app.component('LabTable', LabTable);
     app.component('LabHeader', LabHeader);
     app.component('LabExercises', LabExercises);
+    app.component('ProjectStages', ProjectStages);
   },
 } satisfies Theme;

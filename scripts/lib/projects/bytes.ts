@@ -1,5 +1,7 @@
 // Showing bytes to a person: escaped so a stray \r or a cut UTF-8 character is visible, with a caret under the
-// first byte that differs.
+// first byte that differs. No Buffer here: the project's page renders the same dialogues in the browser.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const encode = (text: string) => new TextEncoder().encode(text);
 
 interface Piece {
   text: string;
@@ -21,7 +23,7 @@ function pieces(buf: Uint8Array): Piece[] {
       const seq = buf.subarray(i, i + len);
       let ok = len > 0 && seq.length === len;
       for (let k = 1; ok && k < len; k++) ok = ((seq[k] as number) & 0xc0) === 0x80;
-      const text = ok ? Buffer.from(seq).toString('utf8') : '';
+      const text = ok ? utf8.decode(seq) : '';
       if (ok && !/[\p{Cc}\p{Cf}\uFFFD]/u.test(text)) {
         out.push({ text, bytes: len });
         i += len;
@@ -38,7 +40,7 @@ const shorten = 160;
 
 /** `"hi\r\n"`, long runs cut in the middle. */
 export function escapeBytes(buf: Uint8Array | string): string {
-  const b = typeof buf === 'string' ? Buffer.from(buf) : buf;
+  const b = typeof buf === 'string' ? encode(buf) : buf;
   const text = pieces(b)
     .map((p) => p.text)
     .join('');

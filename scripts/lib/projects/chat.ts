@@ -144,8 +144,8 @@ const stages: Stage[] = [
     title: { en: 'Broadcast to the others', zh: '广播给其他人' },
     points: 10,
     spec: {
-      en: `\`b:TEXT\` sends \`NAME: TEXT\` to every other client (everyone is \`${chat.defaultName}\` until stage 6), and nothing to the sender. The tester checks the sender got nothing by asking it an \`e:\` right after.`,
-      zh: `\`b:TEXT\` 向其他每个客户端发送 \`NAME: TEXT\`（第 6 阶段之前所有人都叫 \`${chat.defaultName}\`），发送者本人什么都收不到。测试器随后向发送者发一个 \`e:\`，以此确认它没有收到自己的消息。`,
+      en: `\`b:TEXT\` sends \`NAME: TEXT\` to every other client (everyone is \`${chat.defaultName}\` until stage 6), and nothing to the sender. In relayed text (here and in \`c:\`) each control character becomes \`?\`. The tester checks the sender got nothing by asking it an \`e:\` right after.`,
+      zh: `\`b:TEXT\` 向其他每个客户端发送 \`NAME: TEXT\`（第 6 阶段之前所有人都叫 \`${chat.defaultName}\`），发送者本人什么都收不到。转发的文字里（这里和 \`c:\` 中）每个控制字符都换成 \`?\`。测试器随后向发送者发一个 \`e:\`，以此确认它没有收到自己的消息。`,
     },
     skip: notices,
     skipNote,
@@ -231,12 +231,12 @@ const stages: Stage[] = [
       en: [
         '`help` answers with these lines, in order:',
         chat.help.map((l) => `    ${l}`).join('\n'),
-        "`l` answers `* N online: NAME, NAME (you), …`, the names in the order their connections arrived, yours marked ` (you)`. `c:NICK:TEXT` sends `NAME (private): TEXT` to NICK only (TEXT may contain `:`) and answers `* sent to NICK only`; no such user: `! no user named 'NICK': message not sent`; an empty NICK or TEXT: `! usage: c:NICK:TEXT`. `b:` with no text: `! usage: b:TEXT`; `e:` with no text: `! usage: e:TEXT`. `quit` answers `* bye` and closes the connection (the others get `* NAME left`). Any other line: `! unknown command 'LINE': type help for the list`.",
+        "`l` answers `* N online: NAME, NAME (you), …`, the names in the order their connections arrived, yours marked ` (you)`. `c:NICK:TEXT` sends `NAME (private): TEXT` to NICK only (TEXT may contain `:`) and answers `* sent to NICK only`; no such user: `! no user named 'NICK': message not sent`; several (only `anonymous` can be shared): `! N users are named 'NICK': message not sent`; an empty NICK or TEXT: `! usage: c:NICK:TEXT`. `b:` with no text: `! usage: b:TEXT`; `e:` with no text: `! usage: e:TEXT`. `quit` answers `* bye` and closes the connection (the others get `* NAME left`). Any other line: `! unknown command 'LINE': type help for the list`.",
       ].join('\n\n'),
       zh: [
         '`help` 按顺序回答这几行：',
         chat.help.map((l) => `    ${l}`).join('\n'),
-        "`l` 回答 `* N online: NAME, NAME (you), …`，名字按连接到达的顺序排列，自己的后面加 ` (you)`。`c:NICK:TEXT` 只给 NICK 发 `NAME (private): TEXT`（TEXT 里可以有 `:`），并回答 `* sent to NICK only`；没有这个人：`! no user named 'NICK': message not sent`；NICK 或 TEXT 为空：`! usage: c:NICK:TEXT`。`b:` 后没有文字：`! usage: b:TEXT`；`e:` 后没有文字：`! usage: e:TEXT`。`quit` 回答 `* bye` 并关闭连接（其他人收到 `* NAME left`）。其他任何行：`! unknown command 'LINE': type help for the list`。",
+        "`l` 回答 `* N online: NAME, NAME (you), …`，名字按连接到达的顺序排列，自己的后面加 ` (you)`。`c:NICK:TEXT` 只给 NICK 发 `NAME (private): TEXT`（TEXT 里可以有 `:`），并回答 `* sent to NICK only`；没有这个人：`! no user named 'NICK': message not sent`；有好几个（只有 `anonymous` 可能重名）：`! N users are named 'NICK': message not sent`；NICK 或 TEXT 为空：`! usage: c:NICK:TEXT`。`b:` 后没有文字：`! usage: b:TEXT`；`e:` 后没有文字：`! usage: e:TEXT`。`quit` 回答 `* bye` 并关闭连接（其他人收到 `* NAME left`）。其他任何行：`! unknown command 'LINE': type help for the list`。",
       ].join('\n\n'),
     },
     hint: {
@@ -326,8 +326,8 @@ const stages: Stage[] = [
     title: { en: 'Limits', zh: '限制' },
     points: 10,
     spec: {
-      en: `Treat every peer as untrusted. A client that does not read: once more than ${chat.maxQueued} bytes wait to be sent to it (Node: \`socket.writableLength\`), drop it (the others get \`* NAME left\`) while everyone else is still served. A line longer than ${chat.maxLine} bytes (not counting its ending), even before its \`\\n\` arrives: answer \`${chat.tooLong}\` and close that connection. A line of exactly ${chat.maxLine} bytes is fine.`,
-      zh: `把每个对端都当作不可信的。不读数据的客户端：等待发给它的字节超过 ${chat.maxQueued}（Node 中是 \`socket.writableLength\`）时，断开它（其他人收到 \`* NAME left\`），其他人照常得到服务。超过 ${chat.maxLine} 字节的行（不算行尾），哪怕它的 \`\\n\` 还没到：回答 \`${chat.tooLong}\` 并关闭该连接。正好 ${chat.maxLine} 字节的行没问题。`,
+      en: `Treat every peer as untrusted. A client that does not read: once more than ${chat.maxQueued} bytes wait to be sent to it (Node: \`socket.writableLength\`), drop it (the others get \`* NAME left\`) while everyone else is still served: every message sent meanwhile reaches the client that reads. A line longer than ${chat.maxLine} bytes (not counting its ending), even before its \`\\n\` arrives (more than ${chat.maxLine + 1} bytes with no \`\\n\` can only be too long): answer \`${chat.tooLong}\` and close that connection. A line of exactly ${chat.maxLine} bytes is fine.`,
+      zh: `把每个对端都当作不可信的。不读数据的客户端：等待发给它的字节超过 ${chat.maxQueued}（Node 中是 \`socket.writableLength\`）时，断开它（其他人收到 \`* NAME left\`），其他人照常得到服务：期间发出的每条消息都要送到正常读取的客户端。超过 ${chat.maxLine} 字节的行（不算行尾），哪怕它的 \`\\n\` 还没到（超过 ${chat.maxLine + 1} 字节仍没有 \`\\n\`，就只能是太长了）：回答 \`${chat.tooLong}\` 并关闭该连接。正好 ${chat.maxLine} 字节的行没问题。`,
     },
     hint: {
       en: 'check the size of what you buffer (unsent output, an unfinished line) every time it grows',
@@ -375,8 +375,8 @@ const stages: Stage[] = [
     title: { en: 'Graceful shutdown', zh: '优雅关闭' },
     points: 10,
     spec: {
-      en: `On SIGTERM: stop accepting, send every client \`${chat.shuttingDown}\`, close every connection, and exit with code 0, all within 2 seconds, even if a client never closes its side. (\`run.sh\` should \`exec\` your program, so the signal reaches it.)`,
-      zh: `收到 SIGTERM 时：停止接受连接，给每个客户端发送 \`${chat.shuttingDown}\`，关闭每个连接，并以退出码 0 退出，全部在 2 秒内完成，哪怕有客户端一直不关闭它那一端。（\`run.sh\` 应当用 \`exec\` 启动你的程序，好让信号到达它。）`,
+      en: `On SIGTERM: stop accepting, send every client \`${chat.shuttingDown}\`, close every connection, and exit with code 0, all within 2 seconds, even if a client never closes its side. No \`* NAME left\` is sent during shutdown. (\`run.sh\` should \`exec\` your program, so the signal reaches it.)`,
+      zh: `收到 SIGTERM 时：停止接受连接，给每个客户端发送 \`${chat.shuttingDown}\`，关闭每个连接，并以退出码 0 退出，全部在 2 秒内完成，哪怕有客户端一直不关闭它那一端。关闭期间不发送 \`* NAME left\`。（\`run.sh\` 应当用 \`exec\` 启动你的程序，好让信号到达它。）`,
     },
     hint: {
       en: 'server.close() only stops accepting and waits for open connections: end (or destroy) each one yourself, then exit',
