@@ -138,7 +138,7 @@ async function gradeOnce(o: Options): Promise<ProjectGrade> {
       for (const t of result.transcript.slice(-16)) out.push(`    ${t}`);
     }
     if (f.stderr.length) {
-      out.push("  your program's stderr (last lines):");
+      out.push("  your program's stderr:");
       for (const l of f.stderr) out.push(`    ${l}`);
     }
     if (hint) out.push(`  hint: ${hint}`);

@@ -89,8 +89,13 @@ class Program {
   readonly child: ChildProcess;
   readonly marker = randomUUID();
   readonly stderr: string[] = [];
+  /** The first lines: where an error says what it is (a stack trace follows). */
+  private readonly head: string[] = [];
+  private lineCount = 0;
   exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   readonly exited: Promise<void>;
+  /** Resolves once stderr is closed: everything the program wrote there has been read. */
+  readonly stderrClosed: Promise<void>;
 
   constructor(dir: string, port: number) {
     this.child = spawn('sh', ['run.sh', '--port', String(port)], {
@@ -100,11 +105,17 @@ class Program {
       env: { ...process.env, [markerVar]: this.marker, NODE_OPTIONS: '' },
     });
     this.child.stdout?.resume();
+    this.stderrClosed = new Promise((resolve) => {
+      if (!this.child.stderr) resolve();
+      this.child.stderr?.on('close', () => resolve());
+    });
     let partial = '';
     this.child.stderr?.setEncoding('utf8');
     this.child.stderr?.on('data', (text: string) => {
       const parts = (partial + text).split('\n');
       partial = parts.pop() ?? '';
+      for (const l of parts) if (this.head.length < 6) this.head.push(l);
+      this.lineCount += parts.length;
       this.stderr.push(...parts);
       if (this.stderr.length > 200) this.stderr.splice(0, this.stderr.length - 200);
     });
@@ -115,7 +126,11 @@ class Program {
         resolve();
       });
       this.child.on('exit', (code, signal) => {
-        if (partial) this.stderr.push(partial);
+        if (partial) {
+          if (this.head.length < 6) this.head.push(partial);
+          this.lineCount++;
+          this.stderr.push(partial);
+        }
         partial = '';
         this.exit = { code, signal };
         resolve();
@@ -147,6 +162,12 @@ class Program {
       }
       await pause(10);
     }
+  }
+
+  /** At most 13 lines of stderr: the first six, and the last six. */
+  stderrExcerpt(): string[] {
+    if (this.lineCount <= 12) return this.stderr.slice(-12);
+    return [...this.head, `… (${this.lineCount - 12} more lines)`, ...this.stderr.slice(-6)];
   }
 
   describeExit(): string {
@@ -309,7 +330,9 @@ export async function runStage(stage: Stage, steps: Step[], opts: StageOptions):
         await Promise.race([pause(delay), program.exited]);
         delay = Math.min(delay * 2, 100);
       }
-      // It exited before listening. Someone else taking our free port is the one reason to try again.
+      // It exited before listening: read the rest of what it said (a child it left may hold stderr open).
+      await Promise.race([program.stderrClosed, pause(300)]);
+      // Someone else taking our free port is the one reason to try again.
       const inUse = program.stderr.some((l) => /EADDRINUSE|address already in use/i.test(l));
       if (inUse && attempt < 2) {
         await program.kill();
@@ -551,7 +574,7 @@ export async function runStage(stage: Stage, steps: Step[], opts: StageOptions):
       message: err.message,
       details: err.details,
       hint: err.hint,
-      stderr: program?.stderr.slice(-12) ?? [],
+      stderr: program?.stderrExcerpt() ?? [],
     };
   } finally {
     for (const c of clients.values()) c.socket.destroy();
