@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { escapeBytes, showDifference } from '../scripts/lib/projects/bytes.ts';
 import { chatProject } from '../scripts/lib/projects/chat.ts';
 import { describeStages, readme } from '../scripts/lib/projects/describe.ts';
+import { hintFor } from '../scripts/lib/projects/grade.ts';
 import { stepsFor } from '../scripts/lib/projects/index.ts';
 import { lineHint, markedPids, runStage, type StageResult } from '../scripts/lib/projects/run.ts';
 import { root } from './helpers/lab.ts';
@@ -104,6 +105,17 @@ describe.concurrent('the chat project tester', { timeout: 240_000 }, () => {
     expect(r.failure?.kind).toBe('never-listened');
     expect(r.failure?.message).toMatch(/exited with code 3 before accepting a connection/);
     expect(r.failure?.stderr).toContain('boom: cannot start');
+  });
+
+  it('tries a new port when the program says the address is in use, then says so with a hint', async () => {
+    const stage = chatProject.stages[0] as never;
+    const r = await runStage(stage, stepsFor(chatProject, 1, seed), {
+      dir: path.join(fixtures, 'odd/in-use'),
+      ...opts,
+    });
+    expect(r.failure?.message).toMatch(/exited with code 1 before accepting a connection/);
+    expect(r.failure?.stderr.join('\n')).toContain('EADDRINUSE');
+    expect(hintFor(stage, r, 'en')).toMatch(/^address already in use: .*bind the port given with --port/);
   });
 
   it('reports a program that never listens at the start-up limit, and kills it', async () => {

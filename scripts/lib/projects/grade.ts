@@ -63,7 +63,7 @@ const generic: Record<string, Record<Locale, string>> = {
   },
 };
 
-function hintFor(stage: Stage, r: StageResult, locale: Locale): string {
+export function hintFor(stage: Stage, r: StageResult, locale: Locale): string {
   const f = r.failure;
   if (!f) return '';
   if (f.stderr.some((l) => /EADDRINUSE|address already in use/i.test(l)))
