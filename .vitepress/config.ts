@@ -1,5 +1,6 @@
 import { type DefaultTheme, defineConfig } from 'vitepress';
 import { guides, labs, parts } from '../labs/index.ts';
+import { projects } from '../scripts/lib/projects/index.ts';
 import { tokenize } from './search.ts';
 import { withDiagrams } from './theme/mermaid-fence.ts';
 
@@ -22,6 +23,11 @@ function sidebar(locale: Locale): DefaultTheme.SidebarItem[] {
     const inPart = labs.filter((l) => l.part === part.id);
     if (inPart.length) groups.push({ text: part.title[locale], items: inPart.map(item) });
   }
+  // Projects: a whole server from an empty file, graded by a tester (scripts/lib/projects/).
+  groups.push({
+    text: locale === 'zh' ? '项目' : 'Projects',
+    items: projects.map((p) => ({ text: p.title[locale], link: `${prefix}projects/${p.name}` })),
+  });
   const rest = guides.filter((g) => !g.slug.startsWith('00'));
   if (rest.length) {
     groups.push({

@@ -4,6 +4,7 @@ import LabExercises from './LabExercises.vue';
 import LabHeader from './LabHeader.vue';
 import LabTable from './LabTable.vue';
 import Mermaid from './Mermaid.vue';
+import ProjectStages from './ProjectStages.vue';
 
 // Components read labs/index.ts so a page adds prose, not copies: the teachers' table of labs, exercises and
 // points, and each chapter's header line and Exercise section; and Mermaid, which draws the ```mermaid fences
@@ -15,5 +16,6 @@ export default {
     app.component('LabHeader', LabHeader);
     app.component('LabExercises', LabExercises);
     app.component('Mermaid', Mermaid);
+    app.component('ProjectStages', ProjectStages);
   },
 } satisfies Theme;
