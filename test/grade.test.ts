@@ -192,8 +192,16 @@ describe('a grade is never a pass it did not see (exit 3: grading error)', () =>
       env: env({ FIXTURE_FAULT: 'hang', FIXTURE_MARK: mark }),
       reject: false,
     });
-    // The third test has started its process (it writes the file) and hangs: the grader is mid-run.
-    await fileAppears(mark);
+    // The third test has started its process (it writes the file) and hangs, and the grader has shown the
+    // first two results (they travel from the worker on their own, so the file can come first): mid-run.
+    let shown = '';
+    const twoShown = new Promise<void>((resolve) =>
+      grader.stdout?.on('data', (chunk: Buffer) => {
+        shown += chunk.toString();
+        if (/✓ is still alive/.test(shown)) resolve();
+      }),
+    );
+    await Promise.all([fileAppears(mark), twoShown]);
     grader.kill('SIGTERM');
     const r = await grader;
     expect(r.exitCode, r.stdout + r.stderr).toBe(143);
