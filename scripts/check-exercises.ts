@@ -47,6 +47,8 @@ const { values, positionals } = parseCli({
 // every variant folder in it reaches labs/ by the same relative path.
 fs.mkdirSync(path.join(root, '.grade'), { recursive: true });
 const work = fs.mkdtempSync(path.join(root, '.grade', 'proof-'));
+// mkdtemp makes it 0700: a test that runs a lab as another user (chapter 03's EACCES as nobody) must read it too.
+fs.chmodSync(work, 0o755);
 
 const chosen: Lab[] = positionals.length ? positionals.map((p) => labOrFail(p)) : [...labs];
 const timeoutMs = values.timeout;

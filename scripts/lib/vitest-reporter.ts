@@ -40,13 +40,17 @@ export default class GradeReporter implements Reporter {
 
   onTestCaseResult(test: TestCase): void {
     const result = test.result();
+    // A beforeAll that throws leaves its suite's tests 'skipped': they did not pass, so they count as failed,
+    // with the hook's error (a starter whose demo never starts fails here, and the exercise proof sees it).
+    const hook = result.state === 'skipped' ? hookError(test) : undefined;
+    const state = hook ? 'failed' : result.state;
     emit({
-      log: result.state === 'failed' ? this.logs.get(test.id) : undefined,
+      log: state === 'failed' ? this.logs.get(test.id) : undefined,
       kind: 'test',
       file: test.module.moduleId,
       name: test.name,
-      state: result.state,
-      error: result.errors?.[0]?.message,
+      state,
+      error: hook ?? result.errors?.[0]?.message,
       durationMs: test.diagnostic()?.duration,
     });
   }
@@ -74,4 +78,14 @@ export default class GradeReporter implements Reporter {
       })),
     });
   }
+}
+
+/** The error of a hook (beforeAll, afterAll) of a suite around the test, if one failed. */
+function hookError(test: TestCase): string | undefined {
+  for (let suite = test.parent; suite.type === 'suite'; suite = suite.parent) {
+    const error = suite.errors()[0];
+    if (error) return `a hook of '${suite.name}' failed: ${error.message}`;
+  }
+  const error = test.module.errors()[0];
+  return error ? `a hook of the test file failed: ${error.message}` : undefined;
 }
