@@ -86,14 +86,14 @@ export function prepareRun(options: RunOptions, spare = false): PreparedRun {
       reporters: [reporter],
       color: false,
       ...(options.timeoutMs && { testTimeout: options.timeoutMs, hookTimeout: options.timeoutMs }),
-      ...(options.bail && { bail: 1 }),
     };
     args = [spareScript, JSON.stringify(config), ...files];
   } else {
     args = [vitestCli, 'run', ...files, `--reporter=${reporter}`, '--color=false'];
     if (options.timeoutMs)
       args.push(`--testTimeout=${options.timeoutMs}`, `--hookTimeout=${options.timeoutMs}`);
-    if (options.bail) args.push('--bail=1');
+    // No --bail: with concurrent tests vitest's bail interrupts the run before the failure it saw is reported
+    // (a run-end 'interrupted' and no result at all); the first failure stops the run here instead.
   }
   const jail = confine();
   const command = jail.command(process.execPath, args);
@@ -135,6 +135,8 @@ export function runLabTests(options: RunOptions, prepared?: PreparedRun): Promis
   const otherOutput: string[] = [];
   let ended: Extract<GradeEvent, { kind: 'run-end' }> | undefined;
   let stoppedBy: NodeJS.Signals | undefined;
+  // With bail: the first failure was seen and the run stopped on purpose (what it did not finish is no error).
+  let bailed = false;
 
   const { child, jail, go } = prepared ?? prepareRun(options);
   go();
@@ -173,6 +175,10 @@ export function runLabTests(options: RunOptions, prepared?: PreparedRun): Promis
     };
     results.get(lab.slug)?.push(result);
     options.onResult?.(lab, result);
+    if (options.bail && result.state === 'failed' && !bailed) {
+      bailed = true;
+      void jail.end();
+    }
   };
   readline.createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', onLine);
   readline
@@ -195,7 +201,7 @@ export function runLabTests(options: RunOptions, prepared?: PreparedRun): Promis
       for (const s of stopSignals) process.off(s, stop);
       const leftovers = await (ending ?? jail.end());
       if (stoppedBy) runProblems.unshift(`the grader was stopped by ${stoppedBy} before the tests finished`);
-      else if (!ended)
+      else if (!ended && !bailed)
         runProblems.push(
           `vitest ended without finishing the run (${signal ? `killed by ${signal}` : `exit code ${exitCode}`})`,
         );
