@@ -266,7 +266,7 @@ describe.concurrent('lab 03: the server role', () => {
     expect(server.matching(/listening on/)).toHaveLength(0);
   });
 
-  it('erratum (notes 000, 001): an unref()ed server does not keep the process alive; the role exits 0 by itself', async (t) => {
+  it('erratum (note 000): an unref()ed server does not keep the process alive; the role exits 0 by itself', async (t) => {
     const server = spawnLab(t, '03', ['server', '--port', '0', '--unref']);
     expect(await server.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(server.matching(/listening on 127\.0\.0\.1:\d+/)).toHaveLength(1);
