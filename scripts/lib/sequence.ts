@@ -1,0 +1,208 @@
+// From packets (scripts/lib/pcap.ts) and the lines a lab printed to a mermaid sequenceDiagram: one arrow per
+// segment or datagram, labelled with flags, relative seq/ack, window, payload length and the payload's first
+// bytes; the Node events the lab printed ('connect', 'connection', 'end', 'close', 'drain', …) as notes
+// placed among the packets by time. Both clocks are wall-clock microseconds (pcap timestamps; the capture
+// tool stamps each line with performance.timeOrigin + performance.now() when it arrives).
+import type { Packet } from './pcap.ts';
+
+export interface LabLine {
+  us: number;
+  text: string;
+}
+
+/** The Node events a note is made for: a line that names one of them in quotes. */
+export const EVENT = /'(connect|connection|end|close|drain|error|listening|message|timeout)'/;
+
+const PREVIEW = 12;
+
+/** The first bytes of a payload, readable and safe inside a mermaid message. */
+export function preview(bytes: Uint8Array, length: number): string {
+  let s = '';
+  for (const b of bytes.subarray(0, PREVIEW)) {
+    if (b === 0x0a) s += '\\n';
+    else if (b === 0x0d) s += '\\r';
+    else if (b >= 0x20 && b < 0x7f) s += String.fromCharCode(b);
+    else s += `\\x${b.toString(16).padStart(2, '0')}`;
+  }
+  return escapeMermaid(length > PREVIEW ? `${s}…` : s);
+}
+
+/** Mermaid treats ; # < > : and quotes specially in a message or note: write them as entity codes. */
+export function escapeMermaid(text: string): string {
+  return text.replace(/[#;<>"{}]/g, (c) => `#${c.charCodeAt(0)};`);
+}
+
+const endpoint = (addr: string, port?: number) =>
+  port === undefined ? addr : addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+
+/** The conversation a packet belongs to: a TCP connection or UDP flow (either direction), ICMP errors with
+ * the flow they quote, IGMP with its own. */
+export function conversation(p: Packet): string {
+  if (p.proto === 'tcp' || p.proto === 'udp') {
+    const a = endpoint(p.src, p.srcPort);
+    const b = endpoint(p.dst, p.dstPort);
+    return `${p.proto} ${[a, b].sort().join(' ')}`;
+  }
+  if (p.icmp?.quoted) {
+    const q = p.icmp.quoted;
+    return `udp ${[endpoint(q.src, q.srcPort), endpoint(q.dst, q.dstPort)].sort().join(' ')}`;
+  }
+  return p.proto;
+}
+
+/** The conversations in order of their first packet. */
+export function conversations(packets: readonly Packet[]): string[] {
+  return [...new Set(packets.map(conversation))];
+}
+
+/** The two ends of an arrow. An ICMP error goes from the port that could not be reached back to the sender. */
+function ends(p: Packet): [string, string] {
+  if (p.icmp?.quoted) {
+    const q = p.icmp.quoted;
+    return [endpoint(q.dst, q.dstPort), endpoint(q.src, q.srcPort)];
+  }
+  return [endpoint(p.src, p.srcPort), endpoint(p.dst, p.dstPort)];
+}
+
+const ICMP4: Record<number, string> = {
+  0: 'echo reply',
+  3: 'unreachable',
+  8: 'echo request',
+  11: 'time exceeded',
+};
+const UNREACH: Record<number, string> = { 0: 'net', 1: 'host', 3: 'port' };
+const IGMP_RECORD: Record<number, string> = {
+  1: 'is-include',
+  2: 'is-exclude',
+  3: 'leave',
+  4: 'join',
+  5: 'allow',
+  6: 'block',
+};
+
+/** The label's first word is its kind (the structure test compares kinds, directions and lengths). */
+export function label(p: Packet, rel: (p: Packet) => { seq: number; ack?: number; win: number }): string {
+  if (p.tcp) {
+    const r = rel(p);
+    const parts = [p.tcp.flags.replaceAll(',', '+') || 'none', `seq=${r.seq}`];
+    if (r.ack !== undefined) parts.push(`ack=${r.ack}`);
+    parts.push(`win=${r.win}`, `len=${p.length}`);
+    if (p.length > 0) parts.push(`"${preview(p.payload, p.length)}"`);
+    return parts.join(' ');
+  }
+  if (p.proto === 'udp')
+    return `UDP len=${p.length}${p.length > 0 ? ` "${preview(p.payload, p.length)}"` : ''}`;
+  if (p.icmp) {
+    const name = ICMP4[p.icmp.type] ?? `type ${p.icmp.type}`;
+    const what = p.icmp.type === 3 ? ` ${UNREACH[p.icmp.code] ?? `code ${p.icmp.code}`}` : '';
+    return `${p.proto === 'icmp' ? 'ICMP' : 'ICMPv6'} ${name}${what} len=${p.length}`;
+  }
+  if (p.igmp) {
+    const g = p.igmp;
+    if (g.type === 0x22) {
+      const recs = g.groups.map((grp, i) => `${IGMP_RECORD[g.records[i] as number] ?? g.records[i]} ${grp}`);
+      return `IGMPv3 report ${recs.join(', ')}`;
+    }
+    const names: Record<number, string> = { 17: 'query', 18: 'v1 report', 22: 'v2 report', 23: 'leave' };
+    return `IGMP ${names[g.type] ?? `type ${g.type}`} ${g.groups.join(', ')}`;
+  }
+  return `${p.proto} proto=${p.protoNumber} len=${p.length}`;
+}
+
+export interface DiagramOptions {
+  /** Shown as a comment on the first line. */
+  title?: string;
+  /** Name participants by role instead of address:port (e.g. the server's port → 'server'). */
+  names?: Record<string, string>;
+  /** Notes for lines within this many µs of the first and last packet (default 50 ms). */
+  margin?: number;
+}
+
+/** The mermaid text for these packets (in capture order) and the lab's event lines. */
+export function sequenceDiagram(
+  packets: readonly Packet[],
+  lines: readonly LabLine[],
+  options: DiagramOptions = {},
+): string {
+  const participants: string[] = [];
+  const id = (e: string) => {
+    let i = participants.indexOf(e);
+    if (i < 0) i = participants.push(e) - 1;
+    return `P${i + 1}`;
+  };
+  // Relative numbers: each direction's ISN (its SYN, or the first seq seen) and window scale.
+  const isn = new Map<string, number>();
+  const scale = new Map<string, number>();
+  for (const p of packets) {
+    if (!p.tcp) continue;
+    const dir = `${endpoint(p.src, p.srcPort)}>${endpoint(p.dst, p.dstPort)}`;
+    if (!isn.has(dir)) isn.set(dir, p.tcp.seq);
+    if (p.tcp.flags.includes('SYN')) {
+      isn.set(dir, p.tcp.seq);
+      if (p.tcp.wscale !== undefined) scale.set(dir, p.tcp.wscale);
+    }
+  }
+  const rel = (p: Packet) => {
+    const t = p.tcp as NonNullable<Packet['tcp']>;
+    const dir = `${endpoint(p.src, p.srcPort)}>${endpoint(p.dst, p.dstPort)}`;
+    const back = `${endpoint(p.dst, p.dstPort)}>${endpoint(p.src, p.srcPort)}`;
+    const mine = isn.get(dir) ?? t.seq;
+    const theirs = isn.get(back);
+    // Window scaling applies to segments without SYN once both sides offered it.
+    const s = !t.flags.includes('SYN') && scale.has(dir) && scale.has(back) ? (scale.get(dir) as number) : 0;
+    return {
+      seq: (t.seq - mine) >>> 0,
+      ack:
+        t.flags.includes('ACK') && theirs !== undefined
+          ? (t.ack - theirs) >>> 0
+          : t.flags.includes('ACK')
+            ? t.ack
+            : undefined,
+      win: t.window * 2 ** s,
+    };
+  };
+  for (const p of packets) for (const e of ends(p)) id(e);
+  const body: string[] = [];
+  const first = packets[0]?.us ?? 0;
+  const last = packets.at(-1)?.us ?? 0;
+  const margin = options.margin ?? 50_000;
+  const events = lines.filter((l) => EVENT.test(l.text) && l.us >= first - margin && l.us <= last + margin);
+  let e = 0;
+  const note = (l: LabLine) => {
+    // Over the participant whose port the line names, else across the diagram.
+    const ports = [...l.text.matchAll(/:(\d{2,5})\b/g)].map((m) => m[1]);
+    const who = participants.find((p) => ports.some((port) => p.endsWith(`:${port}`)));
+    const over = who ? id(who) : participants.length > 1 ? `P1,P${participants.length}` : 'P1';
+    body.push(`  Note over ${over}: ${escapeMermaid(l.text)}`);
+  };
+  for (const p of packets) {
+    while (e < events.length && (events[e] as LabLine).us < p.us) note(events[e++] as LabLine);
+    const [from, to] = ends(p);
+    const a = id(from);
+    const b = id(to);
+    body.push(`  ${a}->>${b}: ${label(p, rel)}`);
+  }
+  while (e < events.length) note(events[e++] as LabLine);
+  const head = participants.map(
+    (p, i) => `  participant P${i + 1} as ${escapeMermaid(options.names?.[p] ?? p)}`,
+  );
+  return [...(options.title ? [`%% ${options.title}`] : []), 'sequenceDiagram', ...head, ...body, ''].join(
+    '\n',
+  );
+}
+
+/**
+ * What the structure test compares: per arrow, its direction (participant numbers), kind (flags, UDP, ICMP,
+ * IGMP) and payload length; no seq/ack numbers, windows or times.
+ */
+export function structure(mmd: string): string[] {
+  const out: string[] = [];
+  for (const line of mmd.split('\n')) {
+    const m = /^\s*(P\d+)->>(P\d+): (\S+)(?:.*?\blen=(\d+))?/.exec(line);
+    if (!m) continue;
+    // IGMP: the whole label (join or leave, and the group); the others: kind and length.
+    if (m[3]?.startsWith('IGMP')) out.push(`${m[1]}>${m[2]} ${line.slice(line.indexOf(': ') + 2)}`);
+    else out.push(`${m[1]}>${m[2]} ${m[3]}${m[4] !== undefined ? ` len=${m[4]}` : ''}`);
+  }
+  return out;
+}
