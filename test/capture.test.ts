@@ -125,13 +125,14 @@ describe('sequence diagram', () => {
       { us: t0 - 1000, text: "[client] 'connect' on 127.0.0.1:7000" },
       { us: (c.packets[4] as Packet).us + 1, text: "[server] 'end'" },
       { us: t0 + 5000, text: 'no event here' },
+      { us: t0 + 5000, text: "[server] 'close' of 127.0.0.1:7777, another connection" },
       { us: t0 + 60_000_000, text: "[server] 'close' much later" },
     ];
     const mmd = sequenceDiagram(c.packets, lines, { title: 'fixture' });
     const arrows = mmd.split('\n').filter((l) => l.includes('->>'));
     expect(arrows).toHaveLength(8);
-    expect(mmd).toContain('participant P1 as 127.0.0.1:');
-    expect(mmd).toContain('participant P2 as 127.0.0.1:7000');
+    expect(mmd).toContain('participant P1 as client 127.0.0.1:');
+    expect(mmd).toContain('participant P2 as server 127.0.0.1:7000');
     expect(arrows[0]).toMatch(/^ {2}P1->>P2: SYN seq=0 win=65495 len=0$/);
     expect(arrows[1]).toMatch(/^ {2}P2->>P1: SYN\+ACK seq=0 ack=1 win=65483 len=0$/);
     expect(arrows[3]).toBe('  P1->>P2: PSH+ACK seq=1 ack=1 win=65536 len=7 "hello\\r\\n"');
@@ -139,13 +140,21 @@ describe('sequence diagram', () => {
     const body = mmd.split('\n');
     // The 'connect' line came before the first packet, 'end' after the fifth; no note for a line without an
     // event, nor for one far outside the capture.
-    expect(body.indexOf("  Note over P2: [client] 'connect' on 127.0.0.1:7000")).toBe(
+    expect(body.indexOf("  Note over P1,P2: [client] 'connect' on 127.0.0.1:7000")).toBe(
       body.indexOf(arrows[0] as string) - 1,
     );
     expect(body.indexOf("  Note over P1,P2: [server] 'end'")).toBe(body.indexOf(arrows[4] as string) + 1);
     expect(mmd).not.toContain('no event here');
     expect(mmd).not.toContain('much later');
+    expect(mmd).not.toContain('another connection');
     expect(structure(mmd)).toEqual([
+      'P1>P2 SYN len=0',
+      'P2>P1 SYN+ACK len=0',
+      'P1>P2 PSH+ACK len=7',
+      'P1>P2 FIN+ACK len=0',
+      'P2>P1 FIN+ACK len=0',
+    ]);
+    expect(structure(mmd, { bareAcks: true })).toEqual([
       'P1>P2 SYN len=0',
       'P2>P1 SYN+ACK len=0',
       'P1>P2 ACK len=0',

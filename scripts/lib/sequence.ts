@@ -11,7 +11,8 @@ export interface LabLine {
 }
 
 /** The Node events a note is made for: a line that names one of them in quotes. */
-export const EVENT = /'(connect|connection|end|close|drain|error|listening|message|timeout)'/;
+export const EVENT =
+  /'(connect|connection|end|close|drain|error|message|timeout)'|\bconnected at\b|\bconnection from\b|\bclosed$|ECONN[A-Z]+/;
 
 const PREVIEW = 12;
 
@@ -169,10 +170,12 @@ export function sequenceDiagram(
   const events = lines.filter((l) => EVENT.test(l.text) && l.us >= first - margin && l.us <= last + margin);
   let e = 0;
   const note = (l: LabLine) => {
-    // Over the participant whose port the line names, else across the diagram.
+    // A line that names a port not in this diagram is about another connection; one that names none is
+    // kept only inside the diagram's own time span.
     const ports = [...l.text.matchAll(/:(\d{2,5})\b/g)].map((m) => m[1]);
-    const who = participants.find((p) => ports.some((port) => p.endsWith(`:${port}`)));
-    const over = who ? id(who) : participants.length > 1 ? `P1,P${participants.length}` : 'P1';
+    if (ports.some((port) => !participants.some((p) => p.endsWith(`:${port}`)))) return;
+    if (!ports.length && (l.us < first || l.us > last)) return;
+    const over = participants.length > 1 ? `P1,P${participants.length}` : 'P1';
     body.push(`  Note over ${over}: ${escapeMermaid(l.text)}`);
   };
   for (const p of packets) {
@@ -183,9 +186,18 @@ export function sequenceDiagram(
     body.push(`  ${a}->>${b}: ${label(p, rel)}`);
   }
   while (e < events.length) note(events[e++] as LabLine);
-  const head = participants.map(
-    (p, i) => `  participant P${i + 1} as ${escapeMermaid(options.names?.[p] ?? p)}`,
-  );
+  // Who opened a TCP connection (sent the first SYN) is its client, who answered it the server.
+  const role = new Map<string, string>();
+  for (const p of packets)
+    if (p.tcp?.flags === 'SYN') {
+      const [from, to] = ends(p);
+      if (!role.has(from)) role.set(from, 'client');
+      if (!role.has(to)) role.set(to, 'server');
+    }
+  const head = participants.map((p, i) => {
+    const name = options.names?.[p] ?? (role.has(p) ? `${role.get(p)} ${p}` : p);
+    return `  participant P${i + 1} as ${escapeMermaid(name)}`;
+  });
   return [...(options.title ? [`%% ${options.title}`] : []), 'sequenceDiagram', ...head, ...body, ''].join(
     '\n',
   );
@@ -195,11 +207,14 @@ export function sequenceDiagram(
  * What the structure test compares: per arrow, its direction (participant numbers), kind (flags, UDP, ICMP,
  * IGMP) and payload length; no seq/ack numbers, windows or times.
  */
-export function structure(mmd: string): string[] {
+export function structure(mmd: string, options: { bareAcks?: boolean } = {}): string[] {
   const out: string[] = [];
   for (const line of mmd.split('\n')) {
     const m = /^\s*(P\d+)->>(P\d+): (\S+)(?:.*?\blen=(\d+))?/.exec(line);
     if (!m) continue;
+    // A bare ACK (no payload, no other flag) is sent when the kernel's delayed-ACK timer says: drawn, but
+    // compared only when asked (keepalive probes are bare ACKs).
+    if (!options.bareAcks && m[3] === 'ACK' && m[4] === '0') continue;
     // IGMP: the whole label (join or leave, and the group); the others: kind and length.
     if (m[3]?.startsWith('IGMP')) out.push(`${m[1]}>${m[2]} ${line.slice(line.indexOf(': ') + 2)}`);
     else out.push(`${m[1]}>${m[2]} ${m[3]}${m[4] !== undefined ? ` len=${m[4]}` : ''}`);
