@@ -264,7 +264,7 @@ function writeScene(scene: Scene, r: RunResult, outDir: string | undefined): str
   return [path.join(dia, `${scene.name}.mmd`), `${s.packets.length} packets`];
 }
 
-/** Runs the runs these scenes need (each once), concurrently when `ownNamespace` (ports cannot collide). */
+/** Runs the runs these scenes need, each once and one after another (one lo, one run's packets at a time). */
 export async function captureScenes(
   wanted: readonly Scene[],
   options: { ownNamespace: boolean; outDir?: string },
@@ -289,14 +289,16 @@ export async function captureScenes(
   return report.sort();
 }
 
-/** Re-runs this very command inside a fresh network namespace with only lo up, then removes it. */
-function inNamespace(argv: readonly string[]): number {
+/** Runs capture.ts with these arguments inside a fresh network namespace with only lo up, then removes it. */
+async function inNamespace(argv: readonly string[], quiet = false): Promise<number> {
   const ns = `nnw-capture-${process.pid}-${randomUUID().slice(0, 8)}`;
   const ip = (...a: string[]) => spawnSync('ip', a, { stdio: ['ignore', 'ignore', 'inherit'] }).status;
   if (ip('netns', 'add', ns) !== 0) return 1;
+  const gone = () => ip('netns', 'del', ns);
+  process.once('exit', gone);
   try {
     ip('-n', ns, 'link', 'set', 'lo', 'up');
-    const r = spawnSync(
+    const child = spawn(
       'ip',
       [
         'netns',
@@ -309,11 +311,14 @@ function inNamespace(argv: readonly string[]): number {
         ...argv,
         '--in-namespace',
       ],
-      { stdio: 'inherit', cwd: process.cwd() },
+      { stdio: ['ignore', quiet ? 'pipe' : 'inherit', 'inherit'], cwd: process.cwd() },
     );
-    return r.status ?? 1;
+    if (quiet) child.stdout?.pipe(process.stdout);
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => child.kill(signal));
+    return await new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
   } finally {
-    ip('netns', 'del', ns);
+    process.off('exit', gone);
+    gone();
   }
 }
 
@@ -351,11 +356,18 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   if (!values['in-namespace'] && !values.here) {
-    process.exit(inNamespace(argv));
+    if (values.pages) {
+      // One namespace per lab, all at once: a namespace's lo carries one lab's packets only.
+      const ids = [...new Set(scenes.filter((s) => values.all || s.lab === id).map((s) => s.lab))];
+      const out = values.out ? ['--out', path.resolve(values.out as string)] : [];
+      const codes = await Promise.all(ids.map((lab) => inNamespace([lab, '--pages', ...out], true)));
+      process.exit(Math.max(0, ...codes));
+    }
+    process.exit(await inNamespace(argv));
   }
   const ownNamespace = values['in-namespace'] === true;
   if (values.pages) {
-    const wanted = scenes.filter((s) => values.all || s.lab === id);
+    const wanted = scenes.filter((s) => (values.all && !ownNamespace) || s.lab === id);
     if (!wanted.length) {
       process.stderr.write(`no page captures for ${id ?? '(none named)'}: give NN or --all\n`);
       process.exit(2);
