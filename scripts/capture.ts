@@ -32,6 +32,8 @@ export interface Scene {
   pick: (convs: readonly string[], packets: readonly Packet[]) => number[];
   /** Keep only the first N packets of what was picked (the page needs the start, not 64 MiB). */
   limit?: number;
+  /** Notes without a port up to this many ms after the last packet (see sequenceDiagram's `after`). */
+  after?: number;
   /** The structure test compares bare ACKs too (keepalive probes are bare ACKs). */
   bareAcks?: boolean;
 }
@@ -63,7 +65,7 @@ export const scenes: readonly Scene[] = [
   // 10: two datagrams and their echoes; three sends are three packets; the ICMP behind ECONNREFUSED.
   { lab: '10', name: 'echo', pick: udp(0, 1) },
   { lab: '10', name: 'boundaries', pick: (c) => [...udp(1, 2)(c), ...of('tcp', 0)(c)] },
-  { lab: '10', name: 'unreachable', pick: udp(2, 4) },
+  { lab: '10', name: 'unreachable', pick: udp(2, 4), after: 50 },
 ];
 
 export interface RunResult {
@@ -230,7 +232,7 @@ export function sceneOf(scene: Scene, r: RunResult): { pcap: Uint8Array; mmd: st
   const title = `npm run capture ${scene.lab}${scene.run ? ` ${scene.run.join(' ')}` : ''}: ${scene.name} (generated; do not edit)`;
   return {
     pcap: writePcap(r.capture, (i) => keepIdx[i] === true),
-    mmd: sequenceDiagram(packets, r.lines, { title }),
+    mmd: sequenceDiagram(packets, r.lines, { title, ...(scene.after ? { after: scene.after } : {}) }),
     packets,
   };
 }

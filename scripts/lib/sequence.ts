@@ -117,6 +117,9 @@ export interface DiagramOptions {
   names?: Record<string, string>;
   /** Notes for lines within this many µs of the first and last packet (default 50 ms). */
   margin?: number;
+  /** A line that names no port is a note only between the first and last packet, or this many ms after
+   * (the event the last packet caused, e.g. ECONNREFUSED after the ICMP). */
+  after?: number;
 }
 
 /** The mermaid text for these packets (in capture order) and the lab's event lines. */
@@ -172,9 +175,9 @@ export function sequenceDiagram(
   const note = (l: LabLine) => {
     // A line that names a port not in this diagram is about another connection; one that names none is
     // kept only inside the diagram's own time span.
-    const ports = [...l.text.matchAll(/:(\d{2,5})\b/g)].map((m) => m[1]);
+    const ports = [...l.text.matchAll(/(?:\d+\.\d+\.\d+\.\d+|\]):(\d{1,5})\b/g)].map((m) => m[1]);
     if (ports.some((port) => !participants.some((p) => p.endsWith(`:${port}`)))) return;
-    if (!ports.length && (l.us < first || l.us > last)) return;
+    if (!ports.length && (l.us < first || l.us > last + (options.after ?? 0) * 1000)) return;
     const over = participants.length > 1 ? `P1,P${participants.length}` : 'P1';
     body.push(`  Note over ${over}: ${escapeMermaid(l.text)}`);
   };
