@@ -32,6 +32,13 @@ export interface Scene {
   pick: (convs: readonly string[], packets: readonly Packet[]) => number[];
   /** Keep only the first N packets of what was picked (the page needs the start, not 64 MiB). */
   limit?: number;
+  /**
+   * Instead of the demo or a session: these roles, started in order; `{port}` is the port the first one
+   * printed in its `listening on` line. They run until `until` holds for the packets captured so far (read
+   * from the capture file as it grows: waiting for the packets themselves, not for a time), then get SIGINT.
+   */
+  procs?: string[][];
+  until?: (packets: readonly Packet[]) => boolean;
   /** Notes without a port up to this many ms after the last packet (see sequenceDiagram's `after`). */
   after?: number;
   /** The structure test compares bare ACKs too (keepalive probes are bare ACKs). */
@@ -62,11 +69,66 @@ export const scenes: readonly Scene[] = [
   // 02 part 3: the client closes first (TIME_WAIT on its side), then the server first.
   { lab: '02', name: 'client-closes-first', pick: of('tcp', 5) },
   { lab: '02', name: 'server-closes-first', pick: of('tcp', 6) },
+  // 04 part 5: end(), destroy() and resetAndDestroy() after the same 5-byte exchange.
+  { lab: '04', name: 'end', pick: of('tcp', 5) },
+  { lab: '04', name: 'destroy', pick: of('tcp', 6) },
+  { lab: '04', name: 'reset', pick: of('tcp', 7) },
+  // 07: an idle connection with setKeepAlive(true, 1000) on the client: its probes and the server's ACKs.
+  {
+    lab: '07',
+    name: 'keepalive',
+    procs: [
+      ['server', '--port', '0', '--idle', '0'],
+      ['client', '--port', '{port}', '--keepalive', '1000'],
+    ],
+    until: (ps) => keepaliveProbes(ps) >= 2,
+    pick: of('tcp', 0),
+    // The handshake, the greeting and its ACK, two probes and their ACKs (not how SIGINT ends it).
+    limit: 9,
+    bareAcks: true,
+  },
+  // 11: three broadcasts to 127.255.255.255 and the unicast marker.
+  { lab: '11', name: 'broadcast', pick: (c) => c.map((_, i) => i) },
+  // 12: the IGMP reports and the datagrams to the group.
+  {
+    lab: '12',
+    name: 'multicast',
+    pick: (c) => c.map((_, i) => i),
+    // The report that the last member left goes when the kernel's timer fires, maybe after the demo exits.
+    until: (ps) =>
+      ps
+        .filter((p) => p.igmp)
+        .at(-1)
+        ?.igmp?.records.every((r) => r === 3) === true,
+  },
   // 10: two datagrams and their echoes; three sends are three packets; the ICMP behind ECONNREFUSED.
   { lab: '10', name: 'echo', pick: udp(0, 1) },
   { lab: '10', name: 'boundaries', pick: (c) => [...udp(1, 2)(c), ...of('tcp', 0)(c)] },
   { lab: '10', name: 'unreachable', pick: udp(2, 4), after: 50 },
 ];
+
+/** Keepalive probes answered so far: a bare ACK whose seq is one below what its sender has sent (snd.una − 1),
+ * followed by an ACK from the other side. */
+export function keepaliveProbes(packets: readonly Packet[]): number {
+  const next = new Map<string, number>();
+  let answered = 0;
+  let pending: string | undefined;
+  for (const p of packets) {
+    if (!p.tcp) continue;
+    const dir = `${p.src}:${p.srcPort}>${p.dst}:${p.dstPort}`;
+    const back = `${p.dst}:${p.dstPort}>${p.src}:${p.srcPort}`;
+    const t = p.tcp;
+    const end = (t.seq + p.length + (t.flags.includes('SYN') || t.flags.includes('FIN') ? 1 : 0)) >>> 0;
+    if (t.flags === 'ACK' && p.length === 0 && next.get(dir) === (t.seq + 1) >>> 0) pending = dir;
+    else if (pending === back && t.flags === 'ACK') {
+      answered++;
+      pending = undefined;
+    }
+    const n = next.get(dir);
+    if (n === undefined || ((end - n) | 0) > 0) next.set(dir, end);
+  }
+  return answered;
+}
 
 export interface RunResult {
   packets: Packet[];
@@ -113,11 +175,23 @@ function lineReader(child: ChildProcess, lines: LabLine[], echo: boolean): void 
   });
 }
 
+/** Until `until` holds for the packets in the capture file so far: it grows packet by packet (-U), so this
+ * waits for the packets themselves (a kernel timer's probe or report), not for a guessed time. */
+async function grown(file: string, markerPort: number, until: NonNullable<Scene['until']>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const soFar = fs.existsSync(file) ? parsePcap(new Uint8Array(fs.readFileSync(file))).packets : [];
+    if (until(soFar.filter((p) => p.srcPort !== markerPort && p.dstPort !== markerPort))) return;
+    if (Date.now() > deadline) throw new Error('the packets the scene waits for did not come within 30 s');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
 /** Captures one run on this namespace's lo. `ownNamespace`: everything on lo is the lab's. */
 export async function captureRun(
   lab: string,
   run: readonly string[],
-  options: { ownNamespace: boolean; echo: boolean },
+  options: { ownNamespace: boolean; echo: boolean; procs?: string[][]; until?: Scene['until'] },
 ): Promise<RunResult> {
   const entry = labs.find((l) => l.id === lab);
   if (!entry) throw new Error(`no lab ${lab}`);
@@ -170,7 +244,50 @@ export async function captureRun(
   const lines: LabLine[] = [];
   try {
     await seen(() => /listening on lo/.test(err), "'listening on lo'");
-    if (run[0]?.startsWith('session:')) {
+    if (options.procs) {
+      const children: ChildProcess[] = [];
+      try {
+        let port: string | undefined;
+        for (const args of options.procs) {
+          const argv = args.map((a) => a.replace('{port}', port ?? '0'));
+          const child = spawn(
+            process.execPath,
+            ['--import', 'tsx', path.join('labs', `${entry.slug}.ts`), ...argv],
+            {
+              cwd: root,
+              stdio: ['ignore', 'pipe', 'inherit'],
+              env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+            },
+          );
+          children.push(child);
+          const mine: LabLine[] = [];
+          lineReader(child, mine, options.echo);
+          child.stdout?.on('data', () => lines.push(...mine.splice(0)));
+          if (port === undefined) {
+            await new Promise<void>((resolve, reject) => {
+              const check = () => {
+                const m = lines.map((l) => /listening on \S+:(\d+)/.exec(l.text)).find(Boolean);
+                if (m) {
+                  port = m[1];
+                  resolve();
+                }
+              };
+              child.stdout?.on('data', () => setImmediate(check));
+              child.on('exit', () =>
+                reject(new Error(`lab ${lab} ${args.join(' ')} exited before 'listening on'`)),
+              );
+            });
+          }
+        }
+        if (options.until) await grown(file, markerPort, options.until);
+      } finally {
+        for (const c of children.reverse()) {
+          c.kill('SIGINT');
+          if (c.exitCode === null && c.signalCode === null)
+            await new Promise((resolve) => c.on('exit', resolve));
+        }
+      }
+    } else if (run[0]?.startsWith('session:')) {
       const name = run[0].slice('session:'.length);
       const t = sessions.find((s) => s.lab === lab && s.name === name);
       if (!t) throw new Error(`lab ${lab} has no session '${name}' in scripts/transcripts.ts`);
@@ -190,6 +307,7 @@ export async function captureRun(
       lineReader(child, lines, options.echo);
       const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
       if (code !== 0) throw new Error(`lab ${lab} ${run.join(' ')} exited with ${code}`);
+      if (options.until) await grown(file, markerPort, options.until);
     }
     const token = `capture-end ${randomUUID()}`;
     marker.send(token, markerPort, '127.0.0.1');
@@ -273,7 +391,7 @@ export async function captureScenes(
 ): Promise<string[]> {
   const runs = new Map<string, Scene[]>();
   for (const s of wanted) {
-    const key = `${s.lab} ${(s.run ?? []).join(' ')}`;
+    const key = `${s.lab} ${JSON.stringify(s.procs ?? s.run ?? [])}`;
     runs.set(key, [...(runs.get(key) ?? []), s]);
   }
   const report: string[] = [];
@@ -283,6 +401,8 @@ export async function captureScenes(
       const r = await captureRun(first.lab, first.run ?? [], {
         ownNamespace: options.ownNamespace,
         echo: false,
+        ...(first.procs ? { procs: first.procs } : {}),
+        ...(first.until ? { until: first.until } : {}),
       });
       for (const s of group)
         report.push(`${s.lab} ${s.name}: ${writeScene(s, r, options.outDir).join(', ')}`);

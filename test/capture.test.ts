@@ -180,8 +180,8 @@ describe('sequence diagram', () => {
     expect(g).toContain('P1->>P2: IGMPv3 report join 239.255.42.99');
     expect(g).toContain('P1->>P2: IGMPv3 report leave 239.255.42.99');
     expect(structure(g)).toEqual([
-      'P1>P2 IGMPv3 report join 239.255.42.99',
-      'P1>P2 IGMPv3 report leave 239.255.42.99',
+      'IGMP first: IGMPv3 report join 239.255.42.99',
+      'IGMP last: IGMPv3 report leave 239.255.42.99',
     ]);
   });
 

@@ -181,12 +181,24 @@ export function sequenceDiagram(
     const over = participants.length > 1 ? `P1,P${participants.length}` : 'P1';
     body.push(`  Note over ${over}: ${escapeMermaid(l.text)}`);
   };
+  // The next seq each direction will send: a bare ACK one below it is a keepalive probe.
+  const next = new Map<string, number>();
   for (const p of packets) {
     while (e < events.length && (events[e] as LabLine).us < p.us) note(events[e++] as LabLine);
     const [from, to] = ends(p);
     const a = id(from);
     const b = id(to);
-    body.push(`  ${a}->>${b}: ${label(p, rel)}`);
+    let text = label(p, rel);
+    if (p.tcp) {
+      const dir = `${from}>${to}`;
+      const t = p.tcp;
+      const end = (t.seq + p.length + (/SYN|FIN/.test(t.flags) ? 1 : 0)) >>> 0;
+      const n = next.get(dir);
+      if (t.flags === 'ACK' && p.length === 0 && n === (t.seq + 1) >>> 0)
+        text += ' (keepalive probe: seq = snd.una − 1)';
+      if (n === undefined || ((end - n) | 0) > 0) next.set(dir, end);
+    }
+    body.push(`  ${a}->>${b}: ${text}`);
   }
   while (e < events.length) note(events[e++] as LabLine);
   // Who opened a TCP connection (sent the first SYN) is its client, who answered it the server.
@@ -212,15 +224,25 @@ export function sequenceDiagram(
  */
 export function structure(mmd: string, options: { bareAcks?: boolean } = {}): string[] {
   const out: string[] = [];
+  const igmp: string[] = [];
   for (const line of mmd.split('\n')) {
     const m = /^\s*(P\d+)->>(P\d+): (\S+)(?:.*?\blen=(\d+))?/.exec(line);
     if (!m) continue;
     // A bare ACK (no payload, no other flag) is sent when the kernel's delayed-ACK timer says: drawn, but
     // compared only when asked (keepalive probes are bare ACKs).
     if (!options.bareAcks && m[3] === 'ACK' && m[4] === '0') continue;
-    // IGMP: the whole label (join or leave, and the group); the others: kind and length.
-    if (m[3]?.startsWith('IGMP')) out.push(`${m[1]}>${m[2]} ${line.slice(line.indexOf(': ') + 2)}`);
+    // IGMP reports go when the kernel's report timer says (repeated, merged): compared apart, below.
+    if (m[3]?.startsWith('IGMP'))
+      igmp.push(
+        line
+          .slice(line.indexOf(': ') + 2)
+          .split(/, /)
+          .sort()
+          .join(', '),
+      );
     else out.push(`${m[1]}>${m[2]} ${m[3]}${m[4] !== undefined ? ` len=${m[4]}` : ''}`);
   }
+  // The first report (the first join) and the last (the leave when the last member goes).
+  if (igmp.length) out.push(`IGMP first: ${igmp[0]}`, `IGMP last: ${igmp.at(-1)}`);
   return out;
 }
