@@ -355,9 +355,14 @@ export function sceneOf(scene: Scene, r: RunResult): { pcap: Uint8Array; mmd: st
   };
 }
 
-/** The markdown include a page uses: the diagram in a mermaid fence. */
-export function includeFile(mmd: string): string {
-  return `\`\`\`mermaid\n${mmd.trimEnd()}\n\`\`\`\n`;
+/** What a page writes to show a scene: a mermaid fence around VitePress's include of the diagram, and a
+ * link to the capture (an anchor: VitePress takes a markdown link to a .pcap for a page and calls it dead). */
+export function pageLines(scene: Scene): string[] {
+  const slug = slugOf(scene.lab);
+  return [
+    `\`\`\`mermaid\n<!--@include: @/captures/${slug}/${scene.name}.mmd-->\n\`\`\``,
+    `<a href="/captures/${slug}/${scene.name}.pcap" download>${scene.name}.pcap</a>`,
+  ];
 }
 
 function slugOf(lab: string): string {
@@ -379,7 +384,6 @@ function writeScene(scene: Scene, r: RunResult, outDir: string | undefined): str
   fs.mkdirSync(dia, { recursive: true });
   fs.mkdirSync(pub, { recursive: true });
   fs.writeFileSync(path.join(dia, `${scene.name}.mmd`), s.mmd);
-  fs.writeFileSync(path.join(dia, `${scene.name}.md`), includeFile(s.mmd));
   fs.writeFileSync(path.join(pub, `${scene.name}.pcap`), s.pcap);
   return [path.join(dia, `${scene.name}.mmd`), `${s.packets.length} packets`];
 }
