@@ -30,6 +30,10 @@ export interface Scene {
   run?: string[];
   /** Indices into the run's conversations, in order of their first packet. */
   pick: (convs: readonly string[], packets: readonly Packet[]) => number[];
+  /** What the structure test compares instead of `structure` (for a scene whose segment sizes vary). */
+  essence?: (mmd: string) => string[];
+  /** Of the picked packets, the ones the picture needs (after `pick`, before `limit`). */
+  select?: (packets: readonly Packet[]) => readonly Packet[];
   /** Keep only the first N packets of what was picked (the page needs the start, not 64 MiB). */
   limit?: number;
   /**
@@ -87,6 +91,44 @@ export const scenes: readonly Scene[] = [
     limit: 9,
     bareAcks: true,
   },
+  // 05: a client floods a server that never reads (paused, waiting for "go"): the window shrinks to zero and
+  // the sender probes it. From a few segments before the first zero window to the second probe's answer.
+  {
+    lab: '05',
+    name: 'zero-window',
+    procs: [
+      ['server', '--port', '0'],
+      ['client', '--port', '{port}', '--flood'],
+    ],
+    until: (ps) => keepaliveProbes(ps) >= 2,
+    pick: of('tcp', 0),
+    select: (ps) => {
+      const zero = ps.findIndex((p) => p.tcp?.window === 0);
+      const probes = ps.map((_, i) => keepaliveProbes(ps.slice(0, i + 1)));
+      const done = probes.indexOf(2);
+      // The handshake too: it carries the window scale and the first seq numbers.
+      return zero < 0 || done < 0 ? ps : [...ps.slice(0, 3), ...ps.slice(Math.max(3, zero - 4), done + 1)];
+    },
+    // How the flood is cut into segments is the kernel's call; what must be there: the zero window, then
+    // probes answered with a zero window again (consecutive repeats counted once).
+    essence: (mmd) =>
+      structureLines(mmd)
+        .filter((l) => / win=0 |\(probe/.test(l))
+        .map((l) => (/\(probe/.test(l) ? 'sender: probe' : 'receiver: win=0'))
+        .filter((l, i, all) => l !== all[i - 1]),
+  },
+  // 09 has no Nagle step: what it has is framing, 'b:你好' written in two pieces that cut '你' after its
+  // first byte, relayed to bob. From alice's first piece to the relay's ACK.
+  {
+    lab: '09',
+    name: 'split-character',
+    pick: of('tcp', 0, 1),
+    select: (ps) => {
+      const i = ps.findIndex((p) => p.payload[0] === 0x62 && p.payload[1] === 0x3a && p.payload[2] === 0xe4);
+      const relay = ps.findIndex((p, k) => k > i && p.payload.includes(0xe4));
+      return i < 0 || relay < 0 ? [] : ps.slice(i, relay + 1);
+    },
+  },
   // 11: three broadcasts to 127.255.255.255 and the unicast marker.
   { lab: '11', name: 'broadcast', pick: (c) => c.map((_, i) => i) },
   // 12: the IGMP reports and the datagrams to the group.
@@ -106,6 +148,11 @@ export const scenes: readonly Scene[] = [
   { lab: '10', name: 'boundaries', pick: (c) => [...udp(1, 2)(c), ...of('tcp', 0)(c)] },
   { lab: '10', name: 'unreachable', pick: udp(2, 4), after: 50 },
 ];
+
+/** The arrows of a diagram, as written. */
+export function structureLines(mmd: string): string[] {
+  return mmd.split('\n').filter((l) => l.includes('->>'));
+}
 
 /** Keepalive probes answered so far: a bare ACK whose seq is one below what its sender has sent (snd.una − 1),
  * followed by an ACK from the other side. */
@@ -343,14 +390,19 @@ export function sceneOf(scene: Scene, r: RunResult): { pcap: Uint8Array; mmd: st
   const convs = conversations(r.packets);
   const picked = new Set(scene.pick(convs, r.packets).map((i) => convs[i]));
   const chosen = new Set<Packet>();
-  for (const p of r.packets)
-    if (picked.has(conversation(p)) && chosen.size < (scene.limit ?? 400)) chosen.add(p);
+  const mine = r.packets.filter((p) => picked.has(conversation(p)));
+  for (const p of scene.select ? scene.select(mine) : mine)
+    if (chosen.size < (scene.limit ?? 400)) chosen.add(p);
   const packets = r.packets.filter((p) => chosen.has(p));
   const keepIdx = r.capture.records.map((rec) => rec.packet !== undefined && chosen.has(rec.packet));
   const title = `npm run capture ${scene.lab}${scene.run ? ` ${scene.run.join(' ')}` : ''}: ${scene.name} (generated; do not edit)`;
   return {
     pcap: writePcap(r.capture, (i) => keepIdx[i] === true),
-    mmd: sequenceDiagram(packets, r.lines, { title, ...(scene.after ? { after: scene.after } : {}) }),
+    mmd: sequenceDiagram(packets, r.lines, {
+      title,
+      context: mine,
+      ...(scene.after ? { after: scene.after } : {}),
+    }),
     packets,
   };
 }

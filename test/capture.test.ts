@@ -180,8 +180,9 @@ describe('sequence diagram', () => {
     expect(g).toContain('P1->>P2: IGMPv3 report join 239.255.42.99');
     expect(g).toContain('P1->>P2: IGMPv3 report leave 239.255.42.99');
     expect(structure(g)).toEqual([
-      'IGMP first: IGMPv3 report join 239.255.42.99',
-      'IGMP last: IGMPv3 report leave 239.255.42.99',
+      'IGMP first: join 239.255.42.99',
+      'IGMP last: leaves only',
+      'IGMP groups: 239.255.42.99',
     ]);
   });
 
@@ -220,7 +221,9 @@ describe.skipIf(noCapture !== undefined)("the pages' captures", () => {
       const committed = fs.readFileSync(path.join(root, 'docs/captures', slug, `${scene.name}.mmd`), 'utf8');
       const again = fs.readFileSync(path.join(out, 'captures', slug, `${scene.name}.mmd`), 'utf8');
       const opts = { bareAcks: scene.bareAcks === true };
-      expect(structure(again, opts)).toEqual(structure(committed, opts));
+      const shape = scene.essence ?? ((mmd: string) => structure(mmd, opts));
+      expect(shape(again)).toEqual(shape(committed));
+      expect(shape(committed).length).toBeGreaterThan(0);
       expect(structure(committed).length).toBeGreaterThan(0);
       for (const file of [path.join(out, 'public', slug), path.join(root, 'docs/public/captures', slug)]) {
         const pcap = fixtureAt(path.join(file, `${scene.name}.pcap`));

@@ -115,6 +115,9 @@ export interface DiagramOptions {
   title?: string;
   /** Name participants by role instead of address:port (e.g. the server's port → 'server'). */
   names?: Record<string, string>;
+  /** All the packets of these conversations, when `packets` is a slice of them: the handshakes there give
+   * the initial seq numbers and window scales. */
+  context?: readonly Packet[];
   /** Notes for lines within this many µs of the first and last packet (default 50 ms). */
   margin?: number;
   /** A line that names no port is a note only between the first and last packet, or this many ms after
@@ -137,7 +140,7 @@ export function sequenceDiagram(
   // Relative numbers: each direction's ISN (its SYN, or the first seq seen) and window scale.
   const isn = new Map<string, number>();
   const scale = new Map<string, number>();
-  for (const p of packets) {
+  for (const p of options.context ?? packets) {
     if (!p.tcp) continue;
     const dir = `${endpoint(p.src, p.srcPort)}>${endpoint(p.dst, p.dstPort)}`;
     if (!isn.has(dir)) isn.set(dir, p.tcp.seq);
@@ -181,7 +184,7 @@ export function sequenceDiagram(
     const over = participants.length > 1 ? `P1,P${participants.length}` : 'P1';
     body.push(`  Note over ${over}: ${escapeMermaid(l.text)}`);
   };
-  // The next seq each direction will send: a bare ACK one below it is a keepalive probe.
+  // The next seq each direction will send: a bare ACK one below it is a probe (keepalive or zero window).
   const next = new Map<string, number>();
   for (const p of packets) {
     while (e < events.length && (events[e] as LabLine).us < p.us) note(events[e++] as LabLine);
@@ -195,7 +198,7 @@ export function sequenceDiagram(
       const end = (t.seq + p.length + (/SYN|FIN/.test(t.flags) ? 1 : 0)) >>> 0;
       const n = next.get(dir);
       if (t.flags === 'ACK' && p.length === 0 && n === (t.seq + 1) >>> 0)
-        text += ' (keepalive probe: seq = snd.una − 1)';
+        text += ' (probe: seq = snd.una − 1)';
       if (n === undefined || ((end - n) | 0) > 0) next.set(dir, end);
     }
     body.push(`  ${a}->>${b}: ${text}`);
@@ -203,7 +206,7 @@ export function sequenceDiagram(
   while (e < events.length) note(events[e++] as LabLine);
   // Who opened a TCP connection (sent the first SYN) is its client, who answered it the server.
   const role = new Map<string, string>();
-  for (const p of packets)
+  for (const p of options.context ?? packets)
     if (p.tcp?.flags === 'SYN') {
       const [from, to] = ends(p);
       if (!role.has(from)) role.set(from, 'client');
@@ -225,6 +228,7 @@ export function sequenceDiagram(
 export function structure(mmd: string, options: { bareAcks?: boolean } = {}): string[] {
   const out: string[] = [];
   const igmp: string[] = [];
+  const seen = new Map<string, string>();
   for (const line of mmd.split('\n')) {
     const m = /^\s*(P\d+)->>(P\d+): (\S+)(?:.*?\blen=(\d+))?/.exec(line);
     if (!m) continue;
@@ -232,17 +236,28 @@ export function structure(mmd: string, options: { bareAcks?: boolean } = {}): st
     // compared only when asked (keepalive probes are bare ACKs).
     if (!options.bareAcks && m[3] === 'ACK' && m[4] === '0') continue;
     // IGMP reports go when the kernel's report timer says (repeated, merged): compared apart, below.
-    if (m[3]?.startsWith('IGMP'))
-      igmp.push(
-        line
-          .slice(line.indexOf(': ') + 2)
-          .split(/, /)
-          .sort()
-          .join(', '),
-      );
-    else out.push(`${m[1]}>${m[2]} ${m[3]}${m[4] !== undefined ? ` len=${m[4]}` : ''}`);
+    if (m[3]?.startsWith('IGMP')) igmp.push(line.slice(line.indexOf(': ') + 2));
+    else {
+      // Numbered by first appearance among these arrows: an IGMP report sent earlier or later moves nothing.
+      const n = (p: string) => {
+        if (!seen.has(p)) seen.set(p, `P${seen.size + 1}`);
+        return seen.get(p) as string;
+      };
+      const from = n(m[1] as string);
+      out.push(`${from}>${n(m[2] as string)} ${m[3]}${m[4] !== undefined ? ` len=${m[4]}` : ''}`);
+    }
   }
-  // The first report (the first join) and the last (the leave when the last member goes).
-  if (igmp.length) out.push(`IGMP first: ${igmp[0]}`, `IGMP last: ${igmp.at(-1)}`);
+  // Which reports, how many and how merged is the timer's call. Compared: the first record of the first
+  // report (the first join), whether the last report only leaves, and every group any report names.
+  if (igmp.length) {
+    const records = (r: string) => r.replace(/^IGMP\S* report /, '').split(', ');
+    const groups = [...new Set(igmp.flatMap((r) => records(r).map((x) => x.split(' ').at(-1))))].sort();
+    const last = records(igmp.at(-1) as string);
+    out.push(
+      `IGMP first: ${records(igmp[0] as string)[0]}`,
+      `IGMP last: ${last.every((x) => x.startsWith('leave ')) ? 'leaves only' : last.join(', ')}`,
+      `IGMP groups: ${groups.join(', ')}`,
+    );
+  }
   return out;
 }
