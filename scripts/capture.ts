@@ -149,6 +149,19 @@ export const scenes: readonly Scene[] = [
   { lab: '10', name: 'unreachable', pick: udp(2, 4), after: 50 },
 ];
 
+/** SYNs sent again: the same port and seq as an earlier SYN. */
+export function synRetries(packets: readonly Packet[]): number {
+  const seen = new Set<string>();
+  let again = 0;
+  for (const p of packets) {
+    if (p.tcp?.flags !== 'SYN') continue;
+    const key = `${p.srcPort} ${p.tcp.seq}`;
+    if (seen.has(key)) again++;
+    seen.add(key);
+  }
+  return again;
+}
+
 /** The arrows of a diagram, as written. */
 export function structureLines(mmd: string): string[] {
   return mmd.split('\n').filter((l) => l.includes('->>'));
@@ -297,15 +310,17 @@ export async function captureRun(
         let port: string | undefined;
         for (const args of options.procs) {
           const argv = args.map((a) => a.replace('{port}', port ?? '0'));
-          const child = spawn(
-            process.execPath,
-            ['--import', 'tsx', path.join('labs', `${entry.slug}.ts`), ...argv],
-            {
-              cwd: root,
-              stdio: ['ignore', 'pipe', 'inherit'],
-              env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
-            },
-          );
+          // A peer that is not the lab ('$ nc 127.0.0.1 {port}') runs through sh. stdin stays open, as in a
+          // terminal: 05's server waits for "go", 02's for Enter, nc for input.
+          const [file, words] =
+            argv[0] === '$'
+              ? ['/bin/sh', ['-c', `exec ${argv.slice(1).join(' ')}`]]
+              : [process.execPath, ['--import', 'tsx', path.join('labs', `${entry.slug}.ts`), ...argv]];
+          const child = spawn(file as string, words as string[], {
+            cwd: root,
+            stdio: ['pipe', 'pipe', 'inherit'],
+            env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+          });
           children.push(child);
           const mine: LabLine[] = [];
           lineReader(child, mine, options.echo);
