@@ -1,11 +1,15 @@
 // The proof that the broadcast and multicast labs need no real network: their demos run inside a fresh
 // network namespace whose only interface is lo, and print the same timeline there as on this host.
-// Needs Linux, root and iproute2 (`ip netns`); elsewhere the tests are skipped with the reason printed.
+// Needs Linux, root and iproute2 (`ip netns`), and tcpdump for the captures; elsewhere the tests are skipped
+// with the reason printed.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { offLoopback, parsePcap } from '../scripts/lib/pcap.ts';
+import { hasTool } from '../scripts/lib/transcript.ts';
 import { findLab, root } from './helpers/lab.ts';
 import { netnsUnavailable } from './helpers/netns.ts';
 
@@ -76,6 +80,58 @@ describe.concurrent('nothing leaves the machine', () => {
           await execa('ip', ['netns', 'del', ns], { reject: false });
         }
       },
+    );
+  }
+});
+
+// The same proof on the wire: `npm run capture 11` and `capture 12` inside a namespace that has only lo up
+// record every packet there, and every one of them passes the loopback rule (scripts/lib/pcap.ts offLoopback:
+// sources in 127/8 or ::1, IGMP reports from 0.0.0.0; destinations in 127/8 or ::1, UDP to 239.255/16, IGMP
+// to 224.0.0/24 or 239.255/16).
+const noTcpdump = noNetns ?? (hasTool('tcpdump') ? undefined : 'tcpdump is not installed');
+if (noTcpdump && !noNetns) console.log(`loopback-only: captures skipped: ${noTcpdump}`);
+
+describe('nothing leaves the machine, packet by packet', () => {
+  for (const id of ['11', '12']) {
+    it.skipIf(noTcpdump !== undefined)(
+      `npm run capture ${id} inside a namespace with only lo: every packet captured there is loopback`,
+      async () => {
+        const ns = `nnw-cap-${id}-${process.pid}-${randomUUID().slice(0, 8)}`;
+        const out = fs.mkdtempSync(path.join(os.tmpdir(), `loopback-capture-${id}-`));
+        await execa('ip', ['netns', 'add', ns]);
+        onTestFinished(async () => {
+          await execa('ip', ['netns', 'del', ns], { reject: false });
+          fs.rmSync(out, { recursive: true, force: true });
+        });
+        await execa('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+        const links = await execa('ip', ['-n', ns, '-o', 'link', 'show']);
+        expect(links.stdout.split('\n').map((l) => l.split(':')[1]?.trim())).toEqual(['lo']);
+        // --in-namespace: capture this namespace's lo as it is, keeping every packet (no port filter).
+        const run = await execa(
+          'ip',
+          [
+            'netns',
+            'exec',
+            ns,
+            process.execPath,
+            '--import',
+            'tsx',
+            'scripts/capture.ts',
+            id,
+            '--in-namespace',
+            '--out',
+            out,
+          ],
+          { cwd: root, reject: false },
+        );
+        expect(run.exitCode, run.stderr).toBe(0);
+        const slug = findLab(id).slug;
+        const { packets } = parsePcap(new Uint8Array(fs.readFileSync(path.join(out, `${slug}.pcap`))));
+        expect(packets.filter((p) => p.proto === 'udp').length).toBeGreaterThanOrEqual(4);
+        if (id === '12') expect(packets.some((p) => p.proto === 'igmp')).toBe(true);
+        expect(offLoopback(packets)).toEqual([]);
+      },
+      60_000,
     );
   }
 });
