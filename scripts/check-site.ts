@@ -294,7 +294,14 @@ async function tab(context: BrowserContext, mode: Mode, problems: string[]) {
   page.on('console', (msg) => {
     if (msg.type() === 'error' || msg.type() === 'warning') say(`console ${msg.type()}: ${msg.text()}`);
   });
-  page.on('requestfailed', (req) => say(`request failed (${req.failure()?.errorText}): ${req.url()}`));
+  page.on('requestfailed', (req) => {
+    const why = req.failure()?.errorText;
+    // ERR_ABORTED is the page dropping a request itself: VitePress prefetches the chunks of the pages it links to,
+    // and the next navigation cancels those still in flight. A file that is missing answers 404 (below), and a
+    // request off the local server is blocked by the route (ERR_BLOCKED_BY_CLIENT): both still count.
+    if (why === 'net::ERR_ABORTED' && /^http:\/\/127\.0\.0\.1:\d+\//.test(req.url())) return;
+    say(`request failed (${why}): ${req.url()}`);
+  });
   page.on('response', (res) => {
     if (res.status() >= 400) say(`HTTP ${res.status()} for ${res.url()}`);
   });
