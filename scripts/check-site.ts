@@ -390,6 +390,8 @@ async function checkSite(browser: Browser, mode: Mode, site: Site): Promise<stri
     }
     // The tab's icon: the ones the page links to, and /favicon.ico, which browsers ask for on their own.
     at.url = 'favicon';
+    // With a page list (-- /PAGE) that names none of the dark-mode pages this tab is still blank: read home's.
+    if (page.url() === 'about:blank') await page.goto(`${site.base}/`, { waitUntil: 'networkidle' });
     const icons = await page.$$eval('link[rel~="icon"]', (ls) => ls.map((l) => (l as HTMLLinkElement).href));
     if (icons.length === 0) say('the page links to no icon');
     for (const icon of new Set([...icons, `${site.base}/favicon.ico`])) {
