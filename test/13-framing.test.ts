@@ -4,7 +4,11 @@ import net from 'node:net';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { seededRandom } from '../labs/lib/random.ts';
-import { type LabProcess, labFile, spawnLab } from './helpers/lab.ts';
+import { type LabProcess, labFile, REPLY_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
+import { settleWithin } from './helpers/watch.ts';
+
+// A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
+setWaitDefaults({ quiet: REPLY_MS });
 
 // The framers come from the lab under test (labs/, or a learner's file when grading), not from a copy.
 type Lab13 = typeof import('../labs/13-framing.ts');
@@ -230,9 +234,15 @@ describe('lab 13: the echo server', () => {
       socket.destroy();
     });
     await once(socket, 'connect');
-    const closed = once(socket, 'close');
+    const closing = once(socket, 'close');
+    /** The server closes this connection within `ms` (a deadline from the server's own limits). */
+    const closed = (ms: number, what: string) => settleWithin(closing, ms, `the server closing ${what}`);
     const got: Buffer[] = [];
     let wake = () => {};
+    let lastByte = Date.now();
+    socket.on('data', () => {
+      lastByte = Date.now();
+    });
     (async () => {
       try {
         for await (const m of readFrames(socket, 2 * MiB)) {
@@ -244,8 +254,20 @@ describe('lab 13: the echo server', () => {
       }
       wake();
     })();
+    /** The first n frames; fails once no byte has come for REPLY_MS (an echo on loopback takes milliseconds). */
     const until = async (n: number) => {
-      while (got.length < n && !socket.destroyed) await new Promise<void>((r) => (wake = r));
+      while (got.length < n && !socket.destroyed) {
+        const silent = lastByte + REPLY_MS - Date.now();
+        if (silent <= 0)
+          throw new Error(`${got.length} of ${n} frames echoed, then nothing for ${REPLY_MS} ms`);
+        await new Promise<void>((r) => {
+          const timer = setTimeout(r, silent);
+          wake = () => {
+            clearTimeout(timer);
+            r();
+          };
+        });
+      }
       return got;
     };
     return { socket, got, until, closed };
@@ -280,7 +302,7 @@ describe('lab 13: the echo server', () => {
     header.writeUInt32BE(MiB + 1);
     bad.socket.write(header);
     // Closed on the header alone: the server does not wait for (or buffer) the bytes it announced.
-    await bad.closed;
+    await bad.closed(REPLY_MS, 'a connection whose header is over the limit');
     await server.waitForLine(/frame header announces 1048577 bytes, over the limit of 1048576: closing$/);
     const good = await frameClient();
     good.socket.write(encodeFrame(Buffer.from('0123456789')));
@@ -291,14 +313,14 @@ describe('lab 13: the echo server', () => {
   it('a stream that ends inside a frame is one clear line on the server and a closed connection', async () => {
     const client = await frameClient();
     client.socket.end(encodeFrame(Buffer.from('0123456789')).subarray(0, 7));
-    await client.closed;
+    await client.closed(REPLY_MS, 'a stream that ended inside a frame');
     await server.waitForLine(/the stream ended inside a frame \(3 of 10 payload bytes\): closing$/);
   });
 
   it('a peer that sends nothing for --idle-ms is closed', async () => {
     const client = await frameClient();
     const localPort = client.socket.localPort; // gone once the socket is closed
-    await client.closed;
+    await client.closed(1500 + REPLY_MS, 'an idle connection (--idle-ms 1500)');
     await server.waitForLine(new RegExp(`127\\.0\\.0\\.1:${localPort} idle for 1500 ms: closing$`));
   });
 

@@ -4,7 +4,10 @@ import http from 'node:http';
 import net from 'node:net';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { type LabProcess, spawnLab } from './helpers/lab.ts';
+import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
+
+// A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
+setWaitDefaults({ quiet: REPLY_MS });
 
 // One server for the whole file (tests run in order): limits small enough for a test to reach.
 let server: LabProcess;

@@ -9,8 +9,11 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
-import { type LabProcess, spawnLab } from './helpers/lab.ts';
+import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
+
+// A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
+setWaitDefaults({ quiet: REPLY_MS });
 
 /** The patterns match lines in this order (a local stand-in for the harness's expectInOrder, not merged yet). */
 function expectInOrder(lines: string[], patterns: RegExp[]): void {

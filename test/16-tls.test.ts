@@ -8,8 +8,11 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { execa, execaSync } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { type LabProcess, spawnLab } from './helpers/lab.ts';
+import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
 import { feedLines, LineWatcher } from './helpers/watch.ts';
+
+// A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
+setWaitDefaults({ quiet: REPLY_MS });
 
 /** The patterns match lines in this order (a local stand-in for the harness's expectInOrder, not merged yet). */
 function expectInOrder(lines: string[], patterns: RegExp[]): void {

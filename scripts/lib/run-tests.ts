@@ -166,6 +166,8 @@ export function runLabTests(options: RunOptions, prepared?: PreparedRun): Promis
       problems.get(lab.slug)?.push(`its test file failed to load: ${event.error?.split('\n')[0] ?? '?'}`);
       return;
     }
+    // Once the grader is stopped, a result still coming is the stop's doing (a test cut off), not the lab's.
+    if (stoppedBy) return;
     const result: TestResult = {
       name: event.name,
       state: event.state,
