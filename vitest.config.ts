@@ -1,5 +1,10 @@
 import os from 'node:os';
 import { defineConfig } from 'vitest/config';
+import { compileCacheEnv } from './scripts/lib/compile-cache.ts';
+
+// V8's compile cache (scripts/lib/compile-cache.ts): the test workers and every lab, client and CLI the tests
+// start inherit it from here.
+process.env.NODE_COMPILE_CACHE = compileCacheEnv().NODE_COMPILE_CACHE;
 
 // The timeout is the last resort (waits fail fast on their own, see test/helpers/watch.ts); on a machine that
 // other jobs load it stretches with the load per core, as the harness's deadlines do (at most 4 times).

@@ -173,16 +173,17 @@ async function gradeOnce(): Promise<Graded> {
   if (details) console.log(`\nwhat is still missing:\n${details}`);
   // A test waiting for something the exercise does not do yet fails only at the time limit: say so, and how to
   // get faster (less patient) feedback.
-  const timedOut = grades
-    .flatMap((g) => g.tests)
-    .filter((t) => /Test timed out in \d+ms/.test(t.error ?? '')).length;
+  const timedOutIn = (g: LabGrade) =>
+    g.tests.filter((t) => /Test timed out in \d+ms/.test(t.error ?? '')).length;
+  const timedOut = grades.reduce((n, g) => n + timedOutIn(g), 0);
   if (timedOut) {
     const ids = grades
-      .filter((g) => g.status === 'failing')
+      .filter((g) => timedOutIn(g) > 0)
       .map((g) => g.lab.id)
       .join(' ');
+    const again = values.dir === undefined ? '' : ` --dir ${values.dir}`;
     console.log(
-      `\n${timedOut} test(s) waited until the time limit for something the code does not do yet; for quicker feedback: npm run grade ${ids} -- --timeout 3000`,
+      `\n${timedOut} test(s) waited until the time limit for something the code does not do yet; for quicker feedback: npm run grade ${ids} --${again} --timeout 3000`,
     );
   }
   const notStarted = grades.filter((g) => g.status === 'not started');
