@@ -51,12 +51,13 @@ export function hintFor(stage: Stage, r: StageResult, locale: Locale): string {
     return locale === 'zh'
       ? '地址已被占用：另一个服务器实例（或别的程序）占着这个端口；请绑定 --port 给出的端口，而不是写死的端口，并确认没有旧进程还在运行'
       : 'address already in use: another copy of your server (or something else) holds the port; bind the port given with --port, not a fixed one, and check no old copy is still running';
-  if (f.hint) return f.hint;
+  if (f.hint) return locale === 'zh' && f.hintZh ? f.hintZh : f.hint;
   if (f.kind === 'timeout') {
     const base = locale === 'zh' ? '超时：程序在等什么？' : 'timeout: what is the program waiting for? ';
     return `${base}${stage.hint?.[locale] ?? ''}`;
   }
-  if (f.kind === 'wrong-line') return stage.hint?.[locale] ?? '';
+  if (['wrong-line', 'wrong-status', 'wrong-header', 'wrong-body', 'bad-response'].includes(f.kind))
+    return stage.hint?.[locale] ?? '';
   return generic[f.kind]?.[locale] ?? '';
 }
 
