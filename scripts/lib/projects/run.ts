@@ -321,8 +321,8 @@ const hints = {
     zh: '收到了字节，却没有行尾：HTTP 响应的每一行都以 \\r\\n 结尾',
   },
   statusLine: {
-    en: 'a response starts with the status line: HTTP/1.1, a space, the 3-digit code, a space, the reason phrase, \\r\\n',
-    zh: '响应以状态行开头：HTTP/1.1、空格、三位状态码、空格、原因短语、\\r\\n',
+    en: 'a response starts with the status line: HTTP/1.1, a space, the 3-digit code, a space, the reason phrase, \\r\\n (bytes of an earlier body longer than its Content-Length land here too)',
+    zh: '响应以状态行开头：HTTP/1.1、空格、三位状态码、空格、原因短语、\\r\\n（前一个响应的正文比它的 Content-Length 长时，多出的字节也会落到这里）',
   },
   reason: (code: number): Text => ({
     en: `the reason phrase of ${code} is "${httpReasons[code]}"`,
