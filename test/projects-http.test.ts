@@ -45,6 +45,37 @@ async function gradeDir(dir: string, upTo = httpProject.stages.length) {
 
 const stageNo = (slug: string) => httpProject.stages.findIndex((s) => s.slug === slug) + 1;
 
+// One fixture per mistake: the reference with exactly that bug, graded from stage 1.
+const bugs: [string, string, RegExp][] = [
+  ['port-only', 'bind', /exited with code 1 before accepting a connection/],
+  ['lf-only', 'file', /^A received a line that ends with \\n alone$/],
+  ['char-length', 'file', /^A received "Content-Length: \d+", but [\w-]+\.txt has \d+ bytes$/],
+  ['utf8-body', 'file', /^B received a different body from the bytes of [\w-]+\.bin/],
+  ['crash-on-missing', 'missing', /^the program exited with code 1: the server closed A's connection/],
+  ['no-length', 'missing', /^A received a response without Content-Length$/],
+  ['close-each', 'keep-alive', /^the server closed A's connection \(EOF\)/],
+  ['data-is-request', 'framing', /^A waited 3000 ms for the status line "HTTP\/1\.1 200 OK\\r\\n"/],
+  ['ignore-body', 'framing', /^A expected the status 200 and received 400$/],
+  ['one-at-a-time', 'concurrent', /^C waited 3000 ms for the status line/],
+  ['no-final-chunk', 'chunked', /^A waited 3000 ms for the next chunk/],
+  [
+    'listing-length',
+    'chunked',
+    /^A expected the header "Transfer-Encoding: chunked", not "Content-Length: \d+"$/,
+  ],
+  [
+    'chunk-chars',
+    'chunked',
+    /bytes its chunk size announced, and they are followed by ".*" instead of "\\r\\n"$/,
+  ],
+  [
+    'traversal',
+    'garbage',
+    /^D expected the status 403 or 404 and received 200: it answered a path that leaves ROOT/,
+  ],
+  ['no-header-limit', 'garbage', /^C waited 3000 ms for the status line "HTTP\/1\.1 431 /],
+];
+
 describe.concurrent('the http project tester', { timeout: 240_000 }, () => {
   it('passes the reference solution at every stage', async () => {
     const { failedAt, result, results } = await gradeDir(path.join(fixtures, 'reference'));
@@ -68,31 +99,6 @@ describe.concurrent('the http project tester', { timeout: 240_000 }, () => {
     },
   );
 
-  // One fixture per mistake: the reference with exactly that bug, graded from stage 1.
-  const bugs: [string, string, RegExp][] = [
-    ['port-only', 'bind', /exited with code 1 before accepting a connection/],
-    ['lf-only', 'file', /^A received a line that ends with \\n alone$/],
-    ['char-length', 'file', /^A received "Content-Length: \d+", but [\w-]+\.txt has \d+ bytes$/],
-    ['utf8-body', 'file', /^B received a different body from the bytes of [\w-]+\.bin/],
-    ['crash-on-missing', 'missing', /^the program exited with code 1: the server closed A's connection/],
-    ['no-length', 'missing', /^A received a response without Content-Length$/],
-    ['close-each', 'keep-alive', /^the server closed A's connection \(EOF\)/],
-    ['data-is-request', 'framing', /^A waited 3000 ms for the status line "HTTP\/1\.1 200 OK\\r\\n"/],
-    ['ignore-body', 'framing', /^A expected the status 200 and received 400$/],
-    ['one-at-a-time', 'concurrent', /^C waited 3000 ms for the status line/],
-    ['no-final-chunk', 'chunked', /^A waited 3000 ms for the next chunk/],
-    [
-      'chunk-chars',
-      'chunked',
-      /bytes its chunk size announced, and they are followed by ".*" instead of "\\r\\n"$/,
-    ],
-    [
-      'traversal',
-      'garbage',
-      /^D expected the status 403 or 404 and received 200: it answered a path that leaves ROOT/,
-    ],
-    ['no-header-limit', 'garbage', /^C waited 3000 ms for the status line "HTTP\/1\.1 431 /],
-  ];
   for (const [bug, slug, message] of bugs) {
     it(`fails the '${bug}' bug at stage ${stageNo(slug)} (${slug}) and no earlier`, async () => {
       const { failedAt, result } = await gradeDir(path.join(fixtures, 'bugs', bug));
@@ -187,7 +193,10 @@ describe('the http stages as a person reads them', () => {
 
   it('gives every bug fixture a run.sh that execs the reference with its --bug switch', () => {
     const reference = fs.readFileSync(path.join(fixtures, 'reference/server.ts'), 'utf8');
-    for (const dir of fs.readdirSync(path.join(fixtures, 'bugs'))) {
+    const dirs = fs.readdirSync(path.join(fixtures, 'bugs'));
+    // Every fixture is graded above, and every graded bug has its fixture.
+    expect(dirs.sort()).toEqual(bugs.map(([bug]) => bug).sort());
+    for (const dir of dirs) {
       expect(fs.readFileSync(path.join(fixtures, 'bugs', dir, 'run.sh'), 'utf8')).toContain(
         `--bug ${dir} "$@"`,
       );
