@@ -122,7 +122,7 @@ function responseText(step: ResponseStep, locale: Locale): string {
       ', in chunks of any size, then "0\\r\\n\\r\\n"',
       '，分成任意大小的块，最后是 "0\\r\\n\\r\\n"',
     );
-  parts.push(`${t(locale, 'body', '正文')}: ${what}`);
+  parts.push(t(locale, `body: ${what}`, `正文：${what}`));
   return parts.join(' · ');
 }
 
