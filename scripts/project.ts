@@ -83,7 +83,7 @@ const files: Record<string, string> = {
   'README.md': readme(project),
   'server.ts': '',
   // tsx runs TypeScript on every supported Node (20 on); on Node >= 22.18 `exec node server.ts "$@"` works too.
-  'run.sh': `#!/bin/sh\n# The tester runs this with --port N. Keep the exec: then SIGTERM reaches your server itself.\n# Another language: exec python3 server.py "$@"   (or go run ., ./server, …)\nexec node --import tsx server.ts "$@"\n`,
+  'run.sh': `#!/bin/sh\n# The tester runs this with ${project.args ?? '--port N'}. Keep the exec: then SIGTERM reaches your server itself.\n# Another language: exec python3 server.py "$@"   (or go run ., ./server, …)\nexec node --import tsx server.ts "$@"\n`,
 };
 for (const [file, text] of Object.entries(files))
   fs.writeFileSync(path.join(target, file), text, { flag: 'wx' });

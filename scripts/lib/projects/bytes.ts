@@ -3,6 +3,14 @@
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const encode = (text: string) => new TextEncoder().encode(text);
 
+function decodeOrEmpty(seq: Uint8Array): string {
+  try {
+    return utf8.decode(seq);
+  } catch {
+    return '';
+  }
+}
+
 interface Piece {
   text: string;
   bytes: number;
@@ -23,8 +31,9 @@ function pieces(buf: Uint8Array): Piece[] {
       const seq = buf.subarray(i, i + len);
       let ok = len > 0 && seq.length === len;
       for (let k = 1; ok && k < len; k++) ok = ((seq[k] as number) & 0xc0) === 0x80;
-      const text = ok ? utf8.decode(seq) : '';
-      if (ok && !/[\p{Cc}\p{Cf}\uFFFD]/u.test(text)) {
+      // Right lead and continuation bytes can still be no character (an overlong form, a surrogate, past U+10FFFF).
+      const text = ok ? decodeOrEmpty(seq) : '';
+      if (text && !/[\p{Cc}\p{Cf}\uFFFD]/u.test(text)) {
         out.push({ text, bytes: len });
         i += len;
         continue;
@@ -83,4 +92,41 @@ export function showDifference(got: Uint8Array, want: Uint8Array): string[] {
     `received: ${lead}"${text(g)}"`,
     `          ${' '.repeat(lead.length + 1 + col)}^ byte ${at}: expected ${byte(want)}, received ${byte(got)}`,
   ];
+}
+
+const hex2 = (b: number) => b.toString(16).padStart(2, '0');
+
+/** One row of a hex dump: offset, 16 bytes in hex, the same bytes as ASCII ('.' for the rest). */
+function hexRow(buf: Uint8Array, row: number): string {
+  const bytes = buf.subarray(row, row + 16);
+  const hex = Array.from({ length: 16 }, (_, i) => (i < bytes.length ? hex2(bytes[i] as number) : '  '));
+  const ascii = Array.from(bytes, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
+  return `${row.toString(16).padStart(8, '0')}  ${hex.join(' ')}  |${ascii}|`;
+}
+
+/**
+ * For bytes that are not text (a binary file): the 16-byte row holding the first difference, expected and
+ * received, as `xxd` shows them, with a caret under the byte that differs.
+ */
+export function hexDifference(got: Uint8Array, want: Uint8Array): string[] {
+  const at = firstDifference(got, want);
+  const row = Math.floor(at / 16) * 16;
+  const byte = (buf: Uint8Array) => (at < buf.length ? `0x${hex2(buf[at] as number)}` : 'the end');
+  return [
+    `expected: ${hexRow(want, row)}`,
+    `received: ${hexRow(got, row)}`,
+    `${' '.repeat('expected: '.length + 10 + (at - row) * 3)}^^ byte ${at}: expected ${byte(want)}, received ${byte(got)}`,
+  ];
+}
+
+/** True when the bytes are UTF-8 text a person can read escaped (no NUL or other binary noise). */
+export function isText(buf: Uint8Array): boolean {
+  // Tab, \n, \r and friends are text; NUL and the other C0 controls are not.
+  for (const b of buf) if ((b < 0x20 && (b < 0x09 || b > 0x0d)) || b === 0x7f) return false;
+  try {
+    utf8.decode(buf);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -19,12 +19,12 @@ const generic: Record<string, Record<Locale, string>> = {
     zh: '程序必须持续运行，并在 run.sh 传入的 --port N 端口上监听；它的 stderr（如果有输出）通常说明了它为什么停下',
   },
   exited: {
-    en: 'the program stopped in the middle of the stage: an exception thrown from an event handler ends a Node process; see its stderr below',
-    zh: '程序在阶段中途退出了：事件处理函数里抛出的异常会结束 Node 进程；看下面的 stderr',
+    en: 'the program stopped in the middle of the stage: an exception thrown from an event handler ends a Node process; its stderr says what was thrown',
+    zh: '程序在阶段中途退出了：事件处理函数里抛出的异常会结束 Node 进程；它的 stderr 说明抛出了什么',
   },
   eof: {
-    en: 'EOF: the server closed the connection where it should have sent a line (did it end the socket, or crash?)',
-    zh: 'EOF：服务器在应当发送一行的地方关闭了连接（它结束了 socket，还是崩溃了？）',
+    en: 'EOF: the server closed the connection where it should have sent more (did it end the socket too early?)',
+    zh: 'EOF：服务器在还应当发送内容的地方关闭了连接（是不是太早结束了 socket？）',
   },
   reset: {
     en: 'connection reset: the server destroyed the socket or its process died; a Node socket without an error listener crashes the process',
@@ -51,12 +51,15 @@ export function hintFor(stage: Stage, r: StageResult, locale: Locale): string {
     return locale === 'zh'
       ? '地址已被占用：另一个服务器实例（或别的程序）占着这个端口；请绑定 --port 给出的端口，而不是写死的端口，并确认没有旧进程还在运行'
       : 'address already in use: another copy of your server (or something else) holds the port; bind the port given with --port, not a fixed one, and check no old copy is still running';
-  if (f.hint) return f.hint;
+  if (f.hint) return locale === 'zh' && f.hintZh ? f.hintZh : f.hint;
   if (f.kind === 'timeout') {
     const base = locale === 'zh' ? '超时：程序在等什么？' : 'timeout: what is the program waiting for? ';
     return `${base}${stage.hint?.[locale] ?? ''}`;
   }
-  if (f.kind === 'wrong-line') return stage.hint?.[locale] ?? '';
+  if (['wrong-line', 'wrong-status', 'wrong-header', 'wrong-body', 'bad-response'].includes(f.kind))
+    return stage.hint?.[locale] ?? '';
+  // A connection closed too early: the usual cause at this stage says more than EOF alone.
+  if (f.kind === 'eof' && stage.hint) return `${generic.eof?.[locale]}; ${stage.hint[locale]}`;
   return generic[f.kind]?.[locale] ?? '';
 }
 

@@ -1,8 +1,9 @@
 // The project registry: every CLI, the README generator and the pages read this list.
 import { chatProject } from './chat.ts';
+import { httpProject } from './http.ts';
 import { makeRng, type Project, type Step } from './types.ts';
 
-export const projects: readonly Project[] = [chatProject];
+export const projects: readonly Project[] = [chatProject, httpProject];
 export const projectsDirName = 'projects';
 
 export function findProject(name: string): Project | undefined {

@@ -23,7 +23,53 @@ export type Step =
   /** The tester sends SIGTERM to the program. */
   | { op: 'sigterm' }
   /** The program exits with this code. */
-  | { op: 'exit'; code: number };
+  | { op: 'exit'; code: number }
+  /**
+   * Before the program starts, the tester writes this file into the folder it passes as `--root DIR` (or, with
+   * `outside`, beside that folder: a file the server must never serve). A stage with a file step gets `--root`.
+   */
+  | { op: 'file'; path: string; data: string | Uint8Array; outside?: boolean }
+  /** The next bytes `who` receives are one whole HTTP/1.1 response, read and checked as below. */
+  | ResponseStep;
+
+/**
+ * One HTTP/1.1 response: the status line `HTTP/1.1 CODE REASON` exactly, header lines ending with `\r\n`, an
+ * empty line, then a body framed by `Content-Length` or by `Transfer-Encoding: chunked` (never both).
+ */
+export interface ResponseStep {
+  op: 'response';
+  who: string;
+  /** The status codes accepted; the reason phrase must be the standard one for the code. */
+  status: number[];
+  /** How the body must be framed. */
+  framing: 'length' | 'chunked';
+  /** Headers that must be there with exactly this value (names in any case). */
+  headers?: Record<string, string>;
+  /** The exact body. */
+  body?: string | Uint8Array;
+  /** The body is exactly these lines, in any order. */
+  lines?: string[];
+  /** Where the exact body comes from, for people: the file's name. */
+  file?: string;
+  /** The body must not be empty. */
+  nonEmpty?: boolean;
+  /** The body must not contain this (the contents of a file outside the root). */
+  without?: { text: string; file: string };
+}
+
+/** The standard reason phrase of each status code a project uses (RFC 9110). */
+export const httpReasons: Record<number, string> = {
+  200: 'OK',
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+};
 
 export interface Stage {
   /** Short name used in reports: `broadcast`. */
@@ -43,6 +89,10 @@ export interface Stage {
 
 export interface Project {
   name: string;
+  /** What the tester adds to `run.sh` (default `--port N`). */
+  args?: string;
+  /** More points for the README's list of how the project is run and graded (Markdown, one bullet each). */
+  notes?: Record<Locale, string[]>;
   title: Text;
   /** The chapters it builds on, as page slugs. */
   chapters: string[];
