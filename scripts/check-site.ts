@@ -15,6 +15,7 @@ import { stripVTControlCharacters } from 'node:util';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { guides, labs } from '../labs/index.ts';
 import { fail } from '../labs/lib/cli.ts';
+import { projects } from './lib/projects/index.ts';
 import { root } from './lib/workbook.ts';
 
 type Mode = 'dev' | 'built';
@@ -46,12 +47,17 @@ if (!fs.existsSync(browserPath)) {
   process.exit(0);
 }
 
-const slugs = ['', ...guides.map((g) => g.slug), ...labs.map((l) => l.slug)];
+const slugs = [
+  '',
+  ...guides.map((g) => g.slug),
+  ...labs.map((l) => l.slug),
+  ...projects.map((p) => `projects/${p.name}`),
+];
 const every = [...slugs.map((s) => `/${s}`), ...slugs.map((s) => `/en/${s}`)];
 const asked = args.filter((a) => a.startsWith('/'));
 const stranger = asked.find((a) => !every.includes(a));
 if (stranger !== undefined)
-  fail(`no page '${stranger}' in labs/index.ts (pages look like /02-handshake, /en/)`);
+  fail(`no page '${stranger}' in labs/index.ts or the projects (pages look like /02-handshake, /en/)`);
 const pages = asked.length ? asked : every;
 // Where the dark theme is tried too: a diagram must be drawn again, and fit again, when the reader switches.
 const darkPages = ['/', '/02-handshake', '/en/06-pipe-backpressure', '/12-multicast', '/en/'].filter((p) =>
