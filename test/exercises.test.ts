@@ -217,4 +217,22 @@ describe('npm run check:exercises', () => {
     );
     expect(r.stderr).not.toContain('reference copy');
   });
+
+  it('runs first the test test/exercise-proof.json names for a region, and falls back to every test where that one passes', async () => {
+    // 'greet': the named test notices it in the fast round. 'unnoticed': the named test passes without it, so
+    // the region is graded with all the tests, and no test fails: still the error, never taken on trust.
+    const proofFile = path.join(book, 'test/exercise-proof.json');
+    const named = { greet: 'greets the world on stdout', unnoticed: 'exits with code 0' };
+    fs.writeFileSync(proofFile, JSON.stringify({ '91': named }));
+    const r = await cli('check-exercises', ['91', '--update']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/round 1: region 1 of 1 lab\(s\) emptied, only the test known to notice it/);
+    expect(r.stdout).toContain("✓ 91 greet: noticed by 'greets the world on stdout'");
+    expect(r.stdout).toContain("1 region(s) with no test known to notice them: all of their lab's tests");
+    expect(r.stderr).toContain(
+      "lab 91, region 'unnoticed': with the region emptied, no test fails (2 passed)",
+    );
+    // --update keeps what was seen this time: greet's test; unnoticed has none, so its old entry stays.
+    expect(JSON.parse(fs.readFileSync(proofFile, 'utf8'))).toEqual({ '91': named });
+  });
 });
