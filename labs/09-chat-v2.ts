@@ -2,7 +2,7 @@
 // Commands: b:TEXT, c:NICK:TEXT, n:NICK, l, help, quit. Limits: line length, users, idle time, unread bytes.
 // Run: npm run lab 09 (the demo) · npm run lab 09 server · npm run lab 09 client · nc 127.0.0.1 8089
 // Server flags: -- --port N (default 8089) --max-users N --max-per-address N --max-rate N --max-line BYTES
-//   --max-buffered BYTES --idle-ms MS --show-chunks
+//   --max-buffered BYTES --idle-ms MS --show-chunks · client flags: --burst N [--nagle] (Nagle's algorithm on the wire)
 import { once } from 'node:events';
 import net from 'node:net';
 import { fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
@@ -32,6 +32,14 @@ const args = parseLabArgs({
     },
     'idle-ms': { default: '300000', help: 'a user who sends no line for this long is closed' },
     'show-chunks': { type: 'boolean', help: "log every 'data' chunk the server receives, with its size" },
+    burst: {
+      default: '0',
+      help: 'client: once in, send N short lines, one write() each, in a row (to capture Nagle at work)',
+    },
+    nagle: {
+      type: 'boolean',
+      help: "client: leave Nagle's algorithm on (Node's default) instead of setNoDelay(true)",
+    },
   },
 });
 
@@ -307,14 +315,28 @@ function createChatServer(limits: Limits, log: Log) {
 }
 
 // #region client
-async function runClient(host: string, port: number): Promise<void> {
+async function runClient(host: string, port: number, burst: number, nagle: boolean): Promise<void> {
   const log = logger('client');
-  const socket = net.connect({ host, port, noDelay: true });
+  // noDelay: each line leaves at once. With Nagle's algorithm (nagle: Node's default), a small write waits
+  // while an earlier one is unacknowledged, and the waiting writes leave together in one segment.
+  const socket = net.connect({ host, port, noDelay: !nagle });
   socket.on('error', (err) => fatal('client', err));
   await once(socket, 'connect');
   log(`connected to ${hostPort(host, port)}: type a command (help lists them), Ctrl-D to leave`);
   // What the room says is printed as it is; what you type is sent one line at a time.
-  onLines(socket, (line) => console.log(line));
+  const waiting = new Map<RegExp, () => void>();
+  onLines(socket, (line) => {
+    console.log(line);
+    for (const [pattern, resolve] of waiting) if (pattern.test(line)) resolve();
+  });
+  const heard = (pattern: RegExp) =>
+    new Promise<void>((resolve) =>
+      waiting.set(pattern, () => {
+        waiting.delete(pattern);
+        resolve();
+      }),
+    );
+  if (burst > 0) await sendBurst(socket, burst, nagle, log, heard);
   onLines(process.stdin, (line) => socket.write(`${line}\n`));
   process.stdin.on('end', () => socket.end());
   await once(socket, 'close');
@@ -322,6 +344,28 @@ async function runClient(host: string, port: number): Promise<void> {
   process.exit(0);
 }
 // #endregion client
+
+// #region burst
+/** --burst N: N short lines in a row, one write() each, after a few questions answered at once ('l'). */
+async function sendBurst(
+  socket: net.Socket,
+  count: number,
+  nagle: boolean,
+  log: Log,
+  heard: (pattern: RegExp) => Promise<void>,
+): Promise<void> {
+  // A conversation first: a peer that answers each line soon after it came delays its ACKs (by up to 40 ms on
+  // Linux) to ride on the answer. Only then is a first small segment still unacknowledged when the next
+  // write comes, which is when Nagle's algorithm holds it back. (A new connection is ACKed at once.)
+  for (let i = 0; i < 3; i++) {
+    const answered = heard(/ online: /);
+    socket.write('l\n');
+    await answered;
+  }
+  log(`${count} writes of 4 bytes in a row, ${nagle ? "Nagle's algorithm on" : 'noDelay: true'}`);
+  for (let i = 1; i <= count; i++) socket.write(`b:${i % 10}\n`);
+}
+// #endregion burst
 
 interface Peer {
   socket: net.Socket;
@@ -516,7 +560,7 @@ if (args.role === 'server') {
     );
   });
 } else if (args.role === 'client') {
-  await runClient(args.host, args.port);
+  await runClient(args.host, args.port, args.int('burst'), args.has('nagle'));
 } else {
   await demo();
 }
