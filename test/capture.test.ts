@@ -300,6 +300,8 @@ describe('sequence diagram', () => {
 const noCapture = unavailable();
 if (noCapture) console.log(`capture: the pages' captures are not re-made: skipped: ${noCapture}`);
 
+// The tests below share one run of every page's capture (a namespace per run, all at once). It is CPU-bound:
+// about 20 s on 2 idle cores, over 60 s when other test files load them too; hence their 120 s.
 describe.skipIf(noCapture !== undefined)("the pages' captures", () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'capture-test-'));
   const fresh = { made: undefined as Promise<unknown> | undefined };
@@ -332,7 +334,7 @@ describe.skipIf(noCapture !== undefined)("the pages' captures", () => {
         expect(pcap.packets.length).toBeGreaterThan(0);
         expect(offLoopback(pcap.packets)).toEqual([]);
       }
-    }, 60_000);
+    }, 120_000);
   }
 
   const remade = (lab: string, name: string) => {
@@ -352,7 +354,7 @@ describe.skipIf(noCapture !== undefined)("the pages' captures", () => {
     expect(nagle.length).toBeLessThan(10);
     expect(nagle[0]).toBe(4);
     expect(nagle.reduce((a, b) => a + b, 0)).toBe(40);
-  }, 60_000);
+  }, 120_000);
 
   it('02: with the accept queue full the third SYN gets no SYN+ACK; it is sent again after about 1 s, and answered', async () => {
     await make();
@@ -368,7 +370,7 @@ describe.skipIf(noCapture !== undefined)("the pages' captures", () => {
     );
     expect(arrows.slice(0, at).some((l) => l.includes(`->>${from}: SYN+ACK`))).toBe(false);
     expect(arrows.slice(at).some((l) => l.includes(`->>${from}: SYN+ACK`))).toBe(true);
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('the committed diagrams', () => {
