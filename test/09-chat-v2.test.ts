@@ -587,7 +587,7 @@ describe.concurrent('lab 09: chat room v2', () => {
   });
 
   for (const nagle of [false, true]) {
-    it(`the client role's --burst 10${nagle ? ' --nagle' : ''} asks 'l' three times, then sends ten lines, each once and in order (${nagle ? "Nagle's algorithm on" : 'noDelay'})`, async (t) => {
+    it(`the client role's --burst 10${nagle ? ' --nagle' : ''} asks 'l' until three answers in a row came quickly (8 times at most), then sends ten lines, each once and in order (${nagle ? "Nagle's algorithm on" : 'noDelay'})`, async (t) => {
       const { port } = await startServer(t);
       const alice = await join(t, port, 'alice');
       const flags = ['--burst', '10', ...(nagle ? ['--nagle'] : [])];
@@ -601,7 +601,9 @@ describe.concurrent('lab 09: chat room v2', () => {
       const said = await alice.waitForLines(/^anonymous: (\d)$/, 10);
       expect(said.map((m) => m[1]).join('')).toBe('1234567890');
       // What the burst looks like on the wire is test/capture.test.ts's (09 nagle and nodelay).
-      expect(client.matching(/ online: /)).toHaveLength(3);
+      const asked = client.matching(/ online: /).length;
+      expect(asked).toBeGreaterThanOrEqual(3);
+      expect(asked).toBeLessThanOrEqual(8);
     });
   }
 
