@@ -148,12 +148,15 @@ async function showAcceptQueue(port: number, note = ''): Promise<void> {
 
 // #region block
 /** A blocked event loop: no callback runs, so no 'connection' either. What does the kernel do meanwhile? */
-function blockEventLoop(block: string, log: Log): void {
+async function blockEventLoop(block: string, log: Log): Promise<void> {
   log(
     block === 'enter'
       ? `blocking the event loop until Enter is pressed (a synchronous read of stdin) at ${clock()}`
       : `blocking the event loop for ${block} ms (a busy loop) at ${clock()}`,
   );
+  // Through a pipe a write can wait in Node's queue until the loop turns (when the pipe is full): block only
+  // once what we printed has left, or the reader would never see the port we listen on.
+  await new Promise((resolve) => process.stdout.write('', resolve));
   // #region exercise-block
   if (block === 'enter') {
     // readSync waits inside the read() system call; the process does nothing else until a line (or EOF) comes.
@@ -437,7 +440,7 @@ if (args.role === 'server') {
     printListening(log, address);
     log(`limits: ${describeLimits(LIMITS, false)}`);
     showState('listener', { localAddress: address.address, localPort: address.port });
-    if (block !== '0') blockEventLoop(block, log);
+    if (block !== '0') void blockEventLoop(block, log);
   });
 } else if (args.role === 'client') {
   await runClient(args.host, args.port, args.flag('message'));

@@ -2,7 +2,7 @@
 // Commands: b:TEXT, c:NICK:TEXT, n:NICK, l, help, quit. Limits: line length, users, idle time, unread bytes.
 // Run: npm run lab 09 (the demo) · npm run lab 09 server · npm run lab 09 client · nc 127.0.0.1 8089
 // Server flags: -- --port N (default 8089) --max-users N --max-per-address N --max-rate N --max-line BYTES
-//   --max-buffered BYTES --idle-ms MS --show-chunks
+//   --max-buffered BYTES --idle-ms MS --show-chunks · client flags: --burst N [--nagle] (Nagle's algorithm on the wire)
 import { once } from 'node:events';
 import net from 'node:net';
 import { fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
@@ -32,6 +32,14 @@ const args = parseLabArgs({
     },
     'idle-ms': { default: '300000', help: 'a user who sends no line for this long is closed' },
     'show-chunks': { type: 'boolean', help: "log every 'data' chunk the server receives, with its size" },
+    burst: {
+      default: '0',
+      help: 'client: once in, send N short lines, one write() each, in a row (to capture Nagle at work)',
+    },
+    nagle: {
+      type: 'boolean',
+      help: "client: leave Nagle's algorithm on (Node's default) instead of setNoDelay(true)",
+    },
   },
 });
 
@@ -54,6 +62,8 @@ interface User {
   /** Lines this user may still send right now; refills at maxRate a second, up to twice that (a burst). */
   tokens: number;
   lastLineAt: number;
+  /** Lines that counted as activity (not blank), so the idle timer can tell it did not miss one. */
+  said: number;
 }
 
 const DEFAULT_NAME = 'anonymous';
@@ -146,6 +156,7 @@ function createChatServer(limits: Limits, log: Log) {
     const line = raw.trim();
     // A blank line is not activity: '\n' once a second must not hold a place in the room for ever.
     if (line === '') return;
+    user.said++;
     user.idle.refresh();
     if (line === 'help') {
       for (const text of HELP) send(user, text);
@@ -251,11 +262,18 @@ function createChatServer(limits: Limits, log: Log) {
       socket,
       // Our own timer, refreshed by each line received: socket.setTimeout would also count our writes.
       idle: setTimeout(() => {
-        leave(user, 'idle');
-        close(socket, `! no line from you for ${limits.idleMs} ms: closing`);
+        // On a busy machine a line can wait unread in the socket while this timer runs first: let the loop
+        // read it (setImmediate runs after the poll for I/O), and close only if no line came meanwhile.
+        const said = user.said;
+        setImmediate(() => {
+          if (user.said !== said || room.get(key) !== user) return;
+          leave(user, 'idle');
+          close(socket, `! no line from you for ${limits.idleMs} ms: closing`);
+        });
       }, limits.idleMs),
       tokens: 2 * limits.maxRate,
       lastLineAt: Date.now(),
+      said: 0,
     };
     room.set(key, user);
     log(`${key} joined (${room.size} online)`);
@@ -307,14 +325,32 @@ function createChatServer(limits: Limits, log: Log) {
 }
 
 // #region client
-async function runClient(host: string, port: number): Promise<void> {
+async function runClient(host: string, port: number, burst: number, nagle: boolean): Promise<void> {
   const log = logger('client');
-  const socket = net.connect({ host, port, noDelay: true });
+  // noDelay: each line leaves at once. With Nagle's algorithm (nagle: Node's default), a small write waits
+  // while an earlier one is unacknowledged, and the waiting writes leave together in one segment.
+  const socket = net.connect({ host, port, noDelay: !nagle });
   socket.on('error', (err) => fatal('client', err));
   await once(socket, 'connect');
   log(`connected to ${hostPort(host, port)}: type a command (help lists them), Ctrl-D to leave`);
   // What the room says is printed as it is; what you type is sent one line at a time.
-  onLines(socket, (line) => console.log(line));
+  const waiting = new Map<RegExp, () => void>();
+  onLines(socket, (line) => {
+    console.log(line);
+    for (const [pattern, resolve] of waiting) if (pattern.test(line)) resolve();
+  });
+  // A wait for a line also ends if the connection closes first (the server went away).
+  socket.on('close', () => {
+    for (const resolve of waiting.values()) resolve();
+  });
+  const heard = (pattern: RegExp) =>
+    new Promise<void>((resolve) =>
+      waiting.set(pattern, () => {
+        waiting.delete(pattern);
+        resolve();
+      }),
+    );
+  if (burst > 0) await sendBurst(socket, burst, nagle, log, heard);
   onLines(process.stdin, (line) => socket.write(`${line}\n`));
   process.stdin.on('end', () => socket.end());
   await once(socket, 'close');
@@ -322,6 +358,33 @@ async function runClient(host: string, port: number): Promise<void> {
   process.exit(0);
 }
 // #endregion client
+
+// #region burst
+/** --burst N: N short lines in a row, one write() each, after a few questions answered at once ('l'). */
+async function sendBurst(
+  socket: net.Socket,
+  count: number,
+  nagle: boolean,
+  log: Log,
+  heard: (pattern: RegExp) => Promise<void>,
+): Promise<void> {
+  // A conversation first: a peer that answers each line soon after it came (within the 40 ms Linux waits)
+  // delays its ACKs, to ride on the next answer. Only then is a first small segment still unacknowledged when
+  // the next write comes, which is when Nagle's algorithm holds it back. (A new connection is ACKed at once.)
+  // So: ask until three answers in a row came back within 20 ms (a busy machine can be slower), 8 times at most.
+  let quick = 0;
+  for (let asked = 0; quick < 3 && asked < 8; asked++) {
+    const sent = performance.now();
+    const answered = heard(/ online: /);
+    socket.write('l\n');
+    await answered;
+    if (socket.destroyed) return;
+    quick = performance.now() - sent < 20 ? quick + 1 : 0;
+  }
+  log(`${count} writes of 4 bytes in a row, ${nagle ? "Nagle's algorithm on" : 'noDelay: true'}`);
+  for (let i = 1; i <= count; i++) socket.write(`b:${i % 10}\n`);
+}
+// #endregion burst
 
 interface Peer {
   socket: net.Socket;
@@ -516,7 +579,7 @@ if (args.role === 'server') {
     );
   });
 } else if (args.role === 'client') {
-  await runClient(args.host, args.port);
+  await runClient(args.host, args.port, args.int('burst'), args.has('nagle'));
 } else {
   await demo();
 }

@@ -16,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { labs } from '../labs/index.ts';
 import { fail } from './lib/cli.ts';
 import { offLoopback, type Packet, parsePcap, writePcap } from './lib/pcap.ts';
-import { conversation, conversations, type LabLine, sequenceDiagram } from './lib/sequence.ts';
+import { conversation, conversations, type LabLine, sequenceDiagram, structure } from './lib/sequence.ts';
 import { hasTool, runTranscript } from './lib/transcript.ts';
 import { sessions } from './transcripts.ts';
 
@@ -43,8 +43,13 @@ export interface Scene {
    */
   procs?: string[][];
   until?: (packets: readonly Packet[]) => boolean;
+  /** Type `text` into the stdin of `procs[proc]` once `when` holds for the packets captured so far (02: Enter
+   * for the blocked server, once a SYN went unanswered). */
+  press?: { proc: number; text: string; when: (packets: readonly Packet[]) => boolean };
   /** Notes without a port up to this many ms after the last packet (see sequenceDiagram's `after`). */
   after?: number;
+  /** Only the printed lines that match become notes (a demo's lines of the part before may arrive late). */
+  notes?: RegExp;
   /** The structure test compares bare ACKs too (keepalive probes are bare ACKs). */
   bareAcks?: boolean;
 }
@@ -73,6 +78,36 @@ export const scenes: readonly Scene[] = [
   // 02 part 3: the client closes first (TIME_WAIT on its side), then the server first.
   { lab: '02', name: 'client-closes-first', pick: of('tcp', 5) },
   { lab: '02', name: 'server-closes-first', pick: of('tcp', 6) },
+  // 02 part 4: a backlog of 1 holds two connections; the third SYN is dropped (no SYN+ACK) while the server
+  // is blocked, Enter unblocks it once that SYN is on the wire, and the client's retry ~1 s later is answered.
+  {
+    lab: '02',
+    name: 'backlog-full',
+    procs: [
+      ['server', '--port', '0', '--backlog', '1', '--block', 'enter'],
+      ['$', 'nc', '127.0.0.1', '{port}'],
+      ['$', 'nc', '127.0.0.1', '{port}'],
+      ['$', 'nc', '127.0.0.1', '{port}'],
+    ],
+    press: { proc: 0, text: '\n', when: (ps) => synsOf(ps, 'SYN') >= 3 },
+    until: (ps) => {
+      const answered = ps.map((p) => p.tcp?.flags).lastIndexOf('SYN,ACK');
+      return (
+        synRetries(ps) >= 1 &&
+        synsOf(ps, 'SYN,ACK') >= 3 &&
+        ps.slice(answered + 1).some((p) => p.tcp?.flags === 'ACK')
+      );
+    },
+    pick: of('tcp', 0, 1, 2),
+    // Three handshakes, one SYN retried: the SIGINT that ends the run is not the page's subject.
+    limit: 10,
+    // How many retries it takes (one, unless the machine is too busy to accept within the second) is the
+    // clock's call: compared are the handshakes, and that the third needed a retry.
+    essence: (mmd) => [
+      ...structure(mmd).filter((_, i, all) => !(all[i] === all[i - 1] && all[i]?.endsWith(' SYN len=0'))),
+      `SYN retried: ${structureLines(mmd).some((l) => l.includes('(retry,'))}`,
+    ],
+  },
   // 04 part 5: end(), destroy() and resetAndDestroy() after the same 5-byte exchange.
   { lab: '04', name: 'end', pick: of('tcp', 5) },
   { lab: '04', name: 'destroy', pick: of('tcp', 6) },
@@ -129,6 +164,79 @@ export const scenes: readonly Scene[] = [
       return i < 0 || relay < 0 ? [] : ps.slice(i, relay + 1);
     },
   },
+  // 09 --burst: ten 4-byte lines written in a row, with Nagle's algorithm (Node's default) and with noDelay.
+  ...(['nagle', 'nodelay'] as const).map(
+    (name): Scene => ({
+      lab: '09',
+      name,
+      procs: [
+        ['server', '--port', '0'],
+        ['client', '--port', '{port}', '--burst', '10', ...(name === 'nagle' ? ['--nagle'] : [])],
+      ],
+      until: (ps) => burstAnswered(ps) > 0,
+      pick: of('tcp', 0),
+      // From the first line of the burst to the server's first segment after its last.
+      select: (ps) => ps.slice(ps.findIndex(isBurstLine), burstAnswered(ps) + 1),
+      essence: (mmd) => {
+        const writes = structureLines(mmd).filter((l) => /"b:/.test(l)).length;
+        return [name === 'nagle' ? `fewer segments than writes: ${writes < 10}` : `${writes} segments`];
+      },
+    }),
+  ),
+  // 13 part 1: three writes to a server that is not reading yet: three segments, one 'data' event.
+  { lab: '13', name: 'three-writes', pick: of('tcp', 0) },
+  // 13 part 2: one write of a 150004-byte frame: several segments (how many and how big is the kernel's call).
+  {
+    lab: '13',
+    name: 'big-frame',
+    pick: of('tcp', 1),
+    notes: /150004 bytes|would be/,
+    essence: (mmd) => {
+      const sizes = structureLines(mmd)
+        .map((l) => /^\s*P1->>P2: \S+ .*\blen=(\d+)/.exec(l)?.[1])
+        .filter((n) => n !== undefined && n !== '0')
+        .map(Number);
+      const sum = sizes.reduce((a, b) => a + b, 0);
+      return [`client: ${sum} bytes in ${sizes.length > 1 ? 'more than one segment' : 'one segment'}`];
+    },
+  },
+  // 13 part 4: three frames in one write, one segment; the echo server answers each frame in its own write.
+  { lab: '13', name: 'echo', pick: of('tcp', 3) },
+  // 14: curl asks for two URLs on one keep-alive connection: request, response, request, response, FIN.
+  {
+    lab: '14',
+    name: 'keep-alive',
+    procs: [
+      ['server', '--port', '0'],
+      [
+        '$',
+        'curl',
+        '-s',
+        '-o',
+        '/dev/null',
+        '-o',
+        '/dev/null',
+        'http://127.0.0.1:{port}/',
+        'http://127.0.0.1:{port}/nope',
+      ],
+    ],
+    until: (ps) => ps.filter((p) => p.tcp?.flags.includes('FIN')).length >= 2,
+    pick: of('tcp', 0),
+    // Lengths follow curl's version (its User-Agent): compared are directions, flags and first words.
+    essence: (mmd) => carried(mmd),
+  },
+  // 15: the opening handshake (GET with Upgrade, 101), then frames: masked from the client, plain from the
+  // server; 7-bit and 16-bit lengths. From the SYN to the echo of the 126-byte frame.
+  {
+    lab: '15',
+    name: 'upgrade',
+    pick: of('tcp', 0),
+    select: (ps) => ps.slice(0, ps.findIndex((p) => p.payload[0] === 0x82 && p.payload[1] === 126) + 1),
+  },
+  // 16 part 1: the TLS 1.3 handshake and the greeting echo, on the server's connection (the demo's client
+  // talks through a relay that counts bytes). Part 5: a client that allows only TLS 1.2.
+  { lab: '16', name: 'tls13', pick: of('tcp', 1), essence: (mmd) => tlsFlow(mmd) },
+  { lab: '16', name: 'tls12', pick: of('tcp', 5), essence: (mmd) => tlsFlow(mmd) },
   // 11: three broadcasts to 127.255.255.255 and the unicast marker.
   { lab: '11', name: 'broadcast', pick: (c) => c.map((_, i) => i) },
   // 12: the IGMP reports and the datagrams to the group.
@@ -149,6 +257,66 @@ export const scenes: readonly Scene[] = [
   { lab: '10', name: 'unreachable', pick: udp(2, 4), after: 50 },
 ];
 
+/** Per arrow (bare ACKs left out): direction, flags, and what the payload carries (TLS records, WebSocket
+ * frames) or its first bytes; no lengths. For 16: a ClientHello is 378 bytes on Node 20, 1597 on Node 24
+ * (its post-quantum key share), and the records are the same. */
+export function carried(mmd: string): string[] {
+  return structureLines(mmd)
+    .map((l) => /^\s*(P\d+->>P\d+): (\S+) .*?\blen=(\d+)(?: (.*))?$/.exec(l))
+    .filter((m) => m !== null && !(m[2] === 'ACK' && m[3] === '0'))
+    .map((m) => {
+      const [, dir, flags, , what = ''] = m as RegExpExecArray;
+      return `${dir} ${flags} ${/^(TLS|WS):/.test(what) ? what : what.slice(0, 8)}`.trim();
+    });
+}
+
+/** The TLS records each way, in order, however the writes were cut into segments: consecutive segments one
+ * way are one flight ('P2->>P1 handshake ServerHello, change_cipher_spec, application_data ×7'). */
+export function tlsFlow(mmd: string): string[] {
+  const flights: { dir: string; records: string[] }[] = [];
+  for (const line of carried(mmd)) {
+    const m = /^(P\d+->>P\d+) \S+ TLS: (.*)$/.exec(line);
+    if (!m) continue;
+    const records = (m[2] as string).split(', ').flatMap((r) => {
+      const n = / ×(\d+)$/.exec(r);
+      return n ? Array(Number(n[1])).fill(r.slice(0, n.index)) : [r];
+    });
+    const last = flights.at(-1);
+    if (last?.dir === m[1]) last.records.push(...records);
+    else flights.push({ dir: m[1] as string, records });
+  }
+  return flights.map(({ dir, records }) => {
+    const runs: string[] = [];
+    for (let i = 0; i < records.length; ) {
+      let j = i;
+      while (records[j] === records[i]) j++;
+      runs.push(j - i > 1 ? `${records[i]} ×${j - i}` : (records[i] as string));
+      i = j;
+    }
+    return `${dir} ${runs.join(', ')}`;
+  });
+}
+
+/** A segment of 09's --burst: it starts with one of the lines 'b:N\n'. */
+const isBurstLine = (p: Packet) => p.payload[0] === 0x62 && p.payload[1] === 0x3a && p.length <= 40;
+
+/** Where the other side first answered once all ten 4-byte lines of the burst were sent (0: not yet). */
+function burstAnswered(packets: readonly Packet[]): number {
+  let bytes = 0;
+  for (const [i, p] of packets.entries()) {
+    if (isBurstLine(p)) bytes += p.length;
+    if (bytes < 40) continue;
+    const back = packets.findIndex((q, k) => k > i && q.srcPort !== p.srcPort);
+    return Math.max(back, 0);
+  }
+  return 0;
+}
+
+/** Segments with exactly these flags ('SYN', 'SYN,ACK'), retries counted too. */
+function synsOf(packets: readonly Packet[], flags: string): number {
+  return packets.filter((p) => p.tcp?.flags === flags).length;
+}
+
 /** SYNs sent again: the same port and seq as an earlier SYN. */
 export function synRetries(packets: readonly Packet[]): number {
   const seen = new Set<string>();
@@ -162,9 +330,9 @@ export function synRetries(packets: readonly Packet[]): number {
   return again;
 }
 
-/** The arrows of a diagram, as written. */
+/** The arrows of a diagram, as written, retransmissions left out (they are the kernel's timers' call). */
 export function structureLines(mmd: string): string[] {
-  return mmd.split('\n').filter((l) => l.includes('->>'));
+  return mmd.split('\n').filter((l) => l.includes('->>') && !l.endsWith(' (retransmission)'));
 }
 
 /** Keepalive probes answered so far: a bare ACK whose seq is one below what its sender has sent (snd.una − 1),
@@ -251,7 +419,13 @@ async function grown(file: string, markerPort: number, until: NonNullable<Scene[
 export async function captureRun(
   lab: string,
   run: readonly string[],
-  options: { ownNamespace: boolean; echo: boolean; procs?: string[][]; until?: Scene['until'] },
+  options: {
+    ownNamespace: boolean;
+    echo: boolean;
+    procs?: string[][];
+    until?: Scene['until'];
+    press?: Scene['press'];
+  },
 ): Promise<RunResult> {
   const entry = labs.find((l) => l.id === lab);
   if (!entry) throw new Error(`no lab ${lab}`);
@@ -264,7 +438,7 @@ export async function captureRun(
   const markerPort = marker.address().port;
   const dump = spawn(
     'tcpdump',
-    ['-i', 'lo', '-n', '-l', '-U', '-Z', 'root', '-s', '256', '-w', file, '--print', 'ip or ip6'],
+    ['-i', 'lo', '-n', '-l', '-U', '-Z', 'root', '-s', '4096', '-w', file, '--print', 'ip or ip6'],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -341,6 +515,10 @@ export async function captureRun(
             });
           }
         }
+        if (options.press) {
+          await grown(file, markerPort, options.press.when);
+          children[options.press.proc]?.stdin?.write(options.press.text);
+        }
         if (options.until) await grown(file, markerPort, options.until);
       } finally {
         for (const c of children.reverse()) {
@@ -413,7 +591,7 @@ export function sceneOf(scene: Scene, r: RunResult): { pcap: Uint8Array; mmd: st
   const title = `npm run capture ${scene.lab}${scene.run ? ` ${scene.run.join(' ')}` : ''}: ${scene.name} (generated; do not edit)`;
   return {
     pcap: writePcap(r.capture, (i) => keepIdx[i] === true),
-    mmd: sequenceDiagram(packets, r.lines, {
+    mmd: sequenceDiagram(packets, scene.notes ? r.lines.filter((l) => scene.notes?.test(l.text)) : r.lines, {
       title,
       context: mine,
       ...(scene.after ? { after: scene.after } : {}),
@@ -455,25 +633,32 @@ function writeScene(scene: Scene, r: RunResult, outDir: string | undefined): str
   return [path.join(dia, `${scene.name}.mmd`), `${s.packets.length} packets`];
 }
 
-/** Runs the runs these scenes need, each once and one after another (one lo, one run's packets at a time). */
-export async function captureScenes(
-  wanted: readonly Scene[],
-  options: { ownNamespace: boolean; outDir?: string },
-): Promise<string[]> {
+/** The scenes that share one run (the demo, a session, or the same roles), each group a run of its own. */
+export function runGroups(wanted: readonly Scene[]): Scene[][] {
   const runs = new Map<string, Scene[]>();
   for (const s of wanted) {
     const key = `${s.lab} ${JSON.stringify(s.procs ?? s.run ?? [])}`;
     runs.set(key, [...(runs.get(key) ?? []), s]);
   }
+  return [...runs.values()];
+}
+
+/** Runs the runs these scenes need, each once. In a namespace of its own, give it one run's scenes only:
+ * everything on that lo is taken as the run's (--pages starts a namespace per run). */
+export async function captureScenes(
+  wanted: readonly Scene[],
+  options: { ownNamespace: boolean; outDir?: string },
+): Promise<string[]> {
   const report: string[] = [];
   await Promise.all(
-    [...runs.values()].map(async (group) => {
+    runGroups(wanted).map(async (group) => {
       const first = group[0] as Scene;
       const r = await captureRun(first.lab, first.run ?? [], {
         ownNamespace: options.ownNamespace,
         echo: false,
         ...(first.procs ? { procs: first.procs } : {}),
         ...(first.until ? { until: first.until } : {}),
+        ...(first.press ? { press: first.press } : {}),
       });
       for (const s of group)
         report.push(`${s.lab} ${s.name}: ${writeScene(s, r, options.outDir).join(', ')}`);
@@ -483,12 +668,26 @@ export async function captureScenes(
 }
 
 /** Runs capture.ts with these arguments inside a fresh network namespace with only lo up, then removes it. */
+// The namespaces made and the children running in them: one set of handlers for all (--pages runs many).
+const namespaces = new Set<string>();
+const inside = new Set<ChildProcess>();
+let handlersSet = false;
+
 async function inNamespace(argv: readonly string[], quiet = false): Promise<number> {
   const ns = `nnw-capture-${process.pid}-${randomUUID().slice(0, 8)}`;
   const ip = (...a: string[]) => spawnSync('ip', a, { stdio: ['ignore', 'ignore', 'inherit'] }).status;
+  if (!handlersSet) {
+    handlersSet = true;
+    process.once('exit', () => {
+      for (const n of namespaces) ip('netns', 'del', n);
+    });
+    for (const signal of ['SIGINT', 'SIGTERM'] as const)
+      process.once(signal, () => {
+        for (const c of inside) c.kill(signal);
+      });
+  }
   if (ip('netns', 'add', ns) !== 0) return 1;
-  const gone = () => ip('netns', 'del', ns);
-  process.once('exit', gone);
+  namespaces.add(ns);
   try {
     ip('-n', ns, 'link', 'set', 'lo', 'up');
     const child = spawn(
@@ -506,12 +705,17 @@ async function inNamespace(argv: readonly string[], quiet = false): Promise<numb
       ],
       { stdio: ['ignore', quiet ? 'pipe' : 'inherit', 'inherit'], cwd: process.cwd() },
     );
-    if (quiet) child.stdout?.pipe(process.stdout);
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => child.kill(signal));
-    return await new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+    inside.add(child);
+    child.stdout?.on('data', (chunk: Buffer) => process.stdout.write(chunk));
+    return await new Promise<number>((resolve) =>
+      child.on('exit', (code) => {
+        inside.delete(child);
+        resolve(code ?? 1);
+      }),
+    );
   } finally {
-    process.off('exit', gone);
-    gone();
+    namespaces.delete(ns);
+    ip('netns', 'del', ns);
   }
 }
 
@@ -526,12 +730,16 @@ async function main(): Promise<void> {
       values.out = argv[++i];
       if (values.out === undefined) fail('--out needs a directory');
     } else if (a.startsWith('--out=')) values.out = a.slice(6);
-    else if (['--here', '--all', '--pages', '--in-namespace', '--help', '-h'].includes(a))
+    else if (a === '--scenes') {
+      values.scenes = argv[++i];
+      if (values.scenes === undefined) fail('--scenes needs names: --scenes nagle,nodelay');
+    } else if (['--here', '--all', '--pages', '--in-namespace', '--help', '-h'].includes(a))
       values[a === '-h' ? 'help' : a.slice(2)] = true;
     else if (a !== '--') positionals.push(a);
   }
   if (values.help) {
     console.log('npm run capture NN [role [flags]|session:NAME] [-- --out DIR] [--here]');
+    console.log("npm run capture NN -- --pages [--scenes A,B]   that page's captures (or only these scenes)");
     console.log(
       "npm run capture -- --all --pages [--out DIR]   the pages' captures (docs/captures/, docs/public/captures/)",
     );
@@ -550,17 +758,36 @@ async function main(): Promise<void> {
   }
   if (!values['in-namespace'] && !values.here) {
     if (values.pages) {
-      // One namespace per lab, all at once: a namespace's lo carries one lab's packets only.
-      const ids = [...new Set(scenes.filter((s) => values.all || s.lab === id).map((s) => s.lab))];
+      // One namespace per run, all at once: a namespace's lo carries one run's packets only.
+      const names = typeof values.scenes === 'string' ? values.scenes.split(',') : undefined;
+      const groups = runGroups(
+        scenes.filter((s) => (values.all || s.lab === id) && (!names || names.includes(s.name))),
+      );
+      if (!groups.length) {
+        process.stderr.write(
+          `no page captures for ${id ?? '(none named)'}${names ? ` named ${names}` : ''}\n`,
+        );
+        process.exit(2);
+      }
       const out = values.out ? ['--out', path.resolve(values.out as string)] : [];
-      const codes = await Promise.all(ids.map((lab) => inNamespace([lab, '--pages', ...out], true)));
+      const codes = await Promise.all(
+        groups.map((g) =>
+          inNamespace(
+            [(g[0] as Scene).lab, '--pages', '--scenes', g.map((s) => s.name).join(','), ...out],
+            true,
+          ),
+        ),
+      );
       process.exit(Math.max(0, ...codes));
     }
     process.exit(await inNamespace(argv));
   }
   const ownNamespace = values['in-namespace'] === true;
   if (values.pages) {
-    const wanted = scenes.filter((s) => (values.all && !ownNamespace) || s.lab === id);
+    const names = typeof values.scenes === 'string' ? values.scenes.split(',') : undefined;
+    const wanted = scenes.filter(
+      (s) => ((values.all && !ownNamespace) || s.lab === id) && (!names || names.includes(s.name)),
+    );
     if (!wanted.length) {
       process.stderr.write(`no page captures for ${id ?? '(none named)'}: give NN or --all\n`);
       process.exit(2);

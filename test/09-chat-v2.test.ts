@@ -586,6 +586,27 @@ describe.concurrent('lab 09: chat room v2', () => {
     await alice.waitForLine(/^\* tess@\S+ left \(closed the connection\)$/);
   });
 
+  for (const nagle of [false, true]) {
+    it(`the client role's --burst 10${nagle ? ' --nagle' : ''} asks 'l' until three answers in a row came quickly (8 times at most), then sends ten lines, each once and in order (${nagle ? "Nagle's algorithm on" : 'noDelay'})`, async (t) => {
+      const { port } = await startServer(t);
+      const alice = await join(t, port, 'alice');
+      const flags = ['--burst', '10', ...(nagle ? ['--nagle'] : [])];
+      const client = spawnLab(t, '09', ['client', '--port', String(port), ...flags]);
+      await client.waitForLines(/^\* 2 online: /, 3);
+      await client.waitForLine(
+        new RegExp(
+          `^\\[client\\] 10 writes of 4 bytes in a row, ${nagle ? "Nagle's algorithm on" : 'noDelay: true'}$`,
+        ),
+      );
+      const said = await alice.waitForLines(/^anonymous: (\d)$/, 10);
+      expect(said.map((m) => m[1]).join('')).toBe('1234567890');
+      // What the burst looks like on the wire is test/capture.test.ts's (09 nagle and nodelay).
+      const asked = client.matching(/ online: /).length;
+      expect(asked).toBeGreaterThanOrEqual(3);
+      expect(asked).toBeLessThanOrEqual(8);
+    });
+  }
+
   it('a taken port is one line on stderr and exit code 1, not a stack trace', async (t) => {
     const holder = net.createServer().listen(0, '127.0.0.1');
     await once(holder, 'listening');

@@ -7,14 +7,17 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { labs } from '../labs/index.ts';
-import { pageLines, scenes, unavailable } from '../scripts/capture.ts';
+import { pageLines, scenes, structureLines, unavailable } from '../scripts/capture.ts';
 import { offLoopback, type Packet, parsePcap } from '../scripts/lib/pcap.ts';
 import {
   conversations,
   escapeMermaid,
   preview,
   sequenceDiagram,
+  streamUnits,
   structure,
+  tlsRecord,
+  wsFrame,
 } from '../scripts/lib/sequence.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -186,6 +189,105 @@ describe('sequence diagram', () => {
     ]);
   });
 
+  it('names TLS records by their first byte (0x16 handshake, 0x14 change_cipher_spec, 0x17 application_data), a hello by its message type', () => {
+    // openssl s_server and s_client, TLS 1.3, on lo (tcpdump -s 4096).
+    const c = fixture('tls13.pcap');
+    const arrows = sequenceDiagram(c.packets, [])
+      .split('\n')
+      .filter((l) => l.includes('->>'));
+    const tls = arrows.map((l) => / TLS: (.*)$/.exec(l)?.[1]).filter((t) => t !== undefined);
+    expect(tls.slice(0, 3)).toEqual([
+      'handshake ClientHello',
+      'handshake ServerHello, change_cipher_spec, application_data ×4',
+      'change_cipher_spec, application_data',
+    ]);
+    // After the handshake everything is application_data, close_notify too (TLS 1.3 encrypts alerts).
+    expect(tls.slice(3)).toEqual(Array(5).fill('application_data'));
+    // A handshake record after change_cipher_spec is encrypted (TLS 1.2's Finished): its type is not read.
+    const b = new Uint8Array([0x16, 3, 3, 0, 4, 1, 0, 0, 0]);
+    expect(tlsRecord(b, 0)).toEqual({ text: 'handshake ClientHello', size: 9 });
+    expect(tlsRecord(b, 0, false)).toEqual({ text: 'handshake', size: 9 });
+    expect(tlsRecord(new Uint8Array([0x15, 3, 3, 0, 2, 1, 0]), 0)).toEqual({ text: 'alert', size: 7 });
+    expect(tlsRecord(b, 6)).toBeUndefined();
+  });
+
+  it('reads WebSocket frames after the 101: masked bytes as sent and unmasked, a frame across segments', () => {
+    let seq = { c: 1000, s: 5000 };
+    const seg = (from: 'c' | 's', bytes: number[] | string): Packet => {
+      const payload = typeof bytes === 'string' ? new TextEncoder().encode(bytes) : new Uint8Array(bytes);
+      const p = {
+        us: 1,
+        family: 4,
+        src: '127.0.0.1',
+        dst: '127.0.0.1',
+        proto: 'tcp',
+        protoNumber: 6,
+        srcPort: from === 'c' ? 40000 : 8090,
+        dstPort: from === 'c' ? 8090 : 40000,
+        tcp: { seq: seq[from], ack: 0, flags: 'PSH,ACK', window: 512, options: [] },
+        length: payload.length,
+        payload,
+      } as Packet;
+      seq = { ...seq, [from]: seq[from] + payload.length };
+      return p;
+    };
+    const key = [0x37, 0xfa, 0x21, 0x3d];
+    const masked = [...'Hello'].map((ch, i) => (ch.charCodeAt(0) ^ (key[i % 4] as number)) as number);
+    const packets = [
+      seg('c', 'GET / HTTP/1.1\r\n\r\n'),
+      seg('s', 'HTTP/1.1 101 Switching Protocols\r\n\r\n'),
+      seg('c', [0x81, 0x85, ...key, ...masked]),
+      // A 126-byte binary frame (16-bit length) cut after 50 of its bytes, then a ping in the same segment.
+      seg('s', [0x82, 126, 0, 126, ...Array(50).fill(0x61)]),
+      seg('s', [...Array(76).fill(0x61), 0x89, 0]),
+    ];
+    const units = streamUnits(packets);
+    expect(units.get(packets[0] as Packet)).toBeUndefined();
+    expect(units.get(packets[2] as Packet)).toBe(
+      'WS: text, 5 bytes masked with 37fa213d: "\\x7f\\x9fMQX" = "Hello"',
+    );
+    expect(units.get(packets[3] as Packet)).toBe('WS: binary, 126 bytes: "aaaaaaaaaaaa…"');
+    expect(units.get(packets[4] as Packet)).toBe('WS: (the last 76 bytes of a frame), ping, 0 bytes: ""');
+    expect(wsFrame(new Uint8Array([0x01, 0xfe, 0, 200]), 0)).toBeUndefined(); // its mask key not captured
+  });
+
+  it('marks a SYN sent again with the same seq as a retry, with the time since the first', () => {
+    const syn = (us: number) =>
+      ({
+        us,
+        family: 4,
+        src: '127.0.0.1',
+        dst: '127.0.0.1',
+        proto: 'tcp',
+        protoNumber: 6,
+        srcPort: 40000,
+        dstPort: 6969,
+        tcp: { seq: 77, ack: 0, flags: 'SYN', window: 65495, options: [] },
+        length: 0,
+        payload: new Uint8Array(0),
+      }) as Packet;
+    const arrows = sequenceDiagram([syn(1e9), syn(1e9 + 1_020_000)], [])
+      .split('\n')
+      .filter((l) => l.includes('->>'));
+    expect(arrows).toEqual([
+      '  P1->>P2: SYN seq=0 win=65495 len=0',
+      '  P1->>P2: SYN seq=0 win=65495 len=0 (retry, 1.0 s after the first SYN)',
+    ]);
+    // Data sent again (a tail loss probe when the ACK is late) is marked, and the structure leaves it out.
+    const data = (seq: number) => {
+      const p = syn(2e9 + seq);
+      return {
+        ...p,
+        tcp: { ...p.tcp, seq, flags: 'PSH,ACK' },
+        length: 4,
+        payload: new Uint8Array(4),
+      } as Packet;
+    };
+    const mmd = sequenceDiagram([syn(1e9), data(78), data(82), data(82)], []);
+    expect(mmd).toContain('seq=5 ack=0 win=65495 len=4 "\\x00\\x00\\x00\\x00" (retransmission)');
+    expect(structure(mmd)).toEqual(['P1>P2 SYN len=0', 'P1>P2 PSH+ACK len=4', 'P1>P2 PSH+ACK len=4']);
+  });
+
   it('escapes what mermaid would read as syntax, and previews bytes', () => {
     expect(escapeMermaid('a;b#c<d>"e"')).toBe('a#59;b#35;c#60;d#62;#34;e#34;');
     expect(preview(new Uint8Array([0x68, 0x00, 0xff, 0x0a]), 4)).toBe('h\\x00\\xff\\n');
@@ -198,6 +300,8 @@ describe('sequence diagram', () => {
 const noCapture = unavailable();
 if (noCapture) console.log(`capture: the pages' captures are not re-made: skipped: ${noCapture}`);
 
+// The tests below share one run of every page's capture (a namespace per run, all at once). It is CPU-bound:
+// about 20 s on 2 idle cores, over 60 s when other test files load them too; hence their 120 s.
 describe.skipIf(noCapture !== undefined)("the pages' captures", () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'capture-test-'));
   const fresh = { made: undefined as Promise<unknown> | undefined };
@@ -230,8 +334,44 @@ describe.skipIf(noCapture !== undefined)("the pages' captures", () => {
         expect(pcap.packets.length).toBeGreaterThan(0);
         expect(offLoopback(pcap.packets)).toEqual([]);
       }
-    }, 60_000);
+    }, 120_000);
   }
+
+  const remade = (lab: string, name: string) => {
+    const slug = labs.find((l) => l.id === lab)?.slug as string;
+    return fs.readFileSync(path.join(out, 'captures', slug, `${name}.mmd`), 'utf8');
+  };
+
+  it('09: ten 4-byte writes are ten segments with noDelay, fewer with Nagle (the rest wait for the ACK of the first)', async () => {
+    await make();
+    const burst = (mmd: string) =>
+      structureLines(mmd)
+        .filter((l) => /^\s*P1->>P2: .*"b:/.test(l))
+        .map((l) => Number(/\blen=(\d+)/.exec(l)?.[1]));
+    const nodelay = burst(remade('09', 'nodelay'));
+    const nagle = burst(remade('09', 'nagle'));
+    expect(nodelay).toEqual(Array(10).fill(4));
+    expect(nagle.length).toBeLessThan(10);
+    expect(nagle[0]).toBe(4);
+    expect(nagle.reduce((a, b) => a + b, 0)).toBe(40);
+  }, 120_000);
+
+  it('02: with the accept queue full the third SYN gets no SYN+ACK; it is sent again 1 s later, and answered', async () => {
+    await make();
+    const arrows = structureLines(remade('02', 'backlog-full'));
+    // One retry, or more if the machine was too busy to accept within the second.
+    const retries = arrows.filter((l) => l.includes('(retry,'));
+    expect(retries.length).toBeGreaterThanOrEqual(1);
+    // The kernel's first retransmission timeout is 1 s (TCP_TIMEOUT_INIT): never sooner.
+    expect(Number(/retry, ([\d.]+) s/.exec(retries[0] as string)?.[1])).toBeGreaterThanOrEqual(1);
+    const at = arrows.indexOf(retries[0] as string);
+    const [from] = /P\d+/.exec(retries[0] as string) ?? [];
+    expect(arrows.slice(0, at).filter((l) => l.startsWith(`  ${from}->>`) && / SYN /.test(l))).toHaveLength(
+      1,
+    );
+    expect(arrows.slice(0, at).some((l) => l.includes(`->>${from}: SYN+ACK`))).toBe(false);
+    expect(arrows.slice(at).some((l) => l.includes(`->>${from}: SYN+ACK`))).toBe(true);
+  }, 120_000);
 });
 
 describe('the committed diagrams', () => {

@@ -12,7 +12,7 @@ export interface LabLine {
 
 /** The Node events a note is made for: a line that names one of them in quotes. */
 export const EVENT =
-  /'(connect|connection|end|close|drain|error|message|timeout)'|\bconnected at\b|\bconnection from\b|\bclosed$|ECONN[A-Z]+/;
+  /'(connect|connection|data|end|close|drain|error|message|timeout)'|\bconnected at\b|\bconnection from\b|\bclosed$|ECONN[A-Z]+/;
 
 const PREVIEW = 12;
 
@@ -81,14 +81,20 @@ const IGMP_RECORD: Record<number, string> = {
   6: 'block',
 };
 
-/** The label's first word is its kind (the structure test compares kinds, directions and lengths). */
-export function label(p: Packet, rel: (p: Packet) => { seq: number; ack?: number; win: number }): string {
+/** The label's first word is its kind (the structure test compares kinds, directions and lengths).
+ * `carries`: what the payload is, read by streamUnits (TLS records, WebSocket frames), instead of its bytes. */
+export function label(
+  p: Packet,
+  rel: (p: Packet) => { seq: number; ack?: number; win: number },
+  carries?: string,
+): string {
   if (p.tcp) {
     const r = rel(p);
     const parts = [p.tcp.flags.replaceAll(',', '+') || 'none', `seq=${r.seq}`];
     if (r.ack !== undefined) parts.push(`ack=${r.ack}`);
     parts.push(`win=${r.win}`, `len=${p.length}`);
-    if (p.length > 0) parts.push(`"${preview(p.payload, p.length)}"`);
+    if (carries) parts.push(carries);
+    else if (p.length > 0) parts.push(`"${preview(p.payload, p.length)}"`);
     return parts.join(' ');
   }
   if (p.proto === 'udp')
@@ -108,6 +114,147 @@ export function label(p: Packet, rel: (p: Packet) => { seq: number; ack?: number
     return `IGMP ${names[g.type] ?? `type ${g.type}`} ${g.groups.join(', ')}`;
   }
   return `${p.proto} proto=${p.protoNumber} len=${p.length}`;
+}
+
+// TLS records (RFC 8446 §5.1: type, version, 2-byte length) and WebSocket frames (RFC 6455 §5.2), read from
+// the stream they travel in: a record or frame may start in one segment and end in a later one, and one
+// segment may carry several.
+const TLS_TYPES: Record<number, string> = {
+  20: 'change_cipher_spec',
+  21: 'alert',
+  22: 'handshake',
+  23: 'application_data',
+};
+const HANDSHAKE: Record<number, string> = {
+  1: 'ClientHello',
+  2: 'ServerHello',
+  4: 'NewSessionTicket',
+  11: 'Certificate',
+  12: 'ServerKeyExchange',
+  14: 'ServerHelloDone',
+  16: 'ClientKeyExchange',
+};
+const WS_OPCODES: Record<number, string> = {
+  0: 'continuation',
+  1: 'text',
+  2: 'binary',
+  8: 'close',
+  9: 'ping',
+  10: 'pong',
+};
+
+interface Unit {
+  text: string;
+  /** Header and body: where the next unit starts. */
+  size: number;
+}
+
+/** The TLS record at `at`, or undefined if its header was not captured. `clear`: no change_cipher_spec yet
+ * this way, so a handshake record's first byte names its message (after it, the bytes are encrypted). */
+export function tlsRecord(b: Uint8Array, at: number, clear = true): Unit | undefined {
+  if (at + 5 > b.length) return undefined;
+  const type = b[at] as number;
+  const size = 5 + (((b[at + 3] as number) << 8) | (b[at + 4] as number));
+  let text = TLS_TYPES[type] ?? `type 0x${type.toString(16)}`;
+  const message = HANDSHAKE[b[at + 5] ?? -1];
+  if (type === 0x16 && clear && message) text += ` ${message}`;
+  return { text, size };
+}
+
+/** The WebSocket frame at `at`, or undefined if its header was not captured. A masked payload is shown as it
+ * crossed the wire, then unmasked. */
+export function wsFrame(b: Uint8Array, at: number): Unit | undefined {
+  if (at + 2 > b.length) return undefined;
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const fin = ((b[at] as number) & 0x80) !== 0;
+  const opcode = (b[at] as number) & 0x0f;
+  const masked = ((b[at + 1] as number) & 0x80) !== 0;
+  let length = (b[at + 1] as number) & 0x7f;
+  let head = 2;
+  if (length === 126) {
+    if (at + 4 > b.length) return undefined;
+    length = view.getUint16(at + 2);
+    head = 4;
+  } else if (length === 127) {
+    if (at + 10 > b.length) return undefined;
+    length = Number(view.getBigUint64(at + 2));
+    head = 10;
+  }
+  const key = masked ? b.subarray(at + head, at + head + 4) : undefined;
+  if (key && key.length < 4) return undefined;
+  if (key) head += 4;
+  const body = b.subarray(at + head, Math.min(b.length, at + head + length));
+  const name = `${WS_OPCODES[opcode] ?? `opcode ${opcode}`}${fin ? '' : ' (not FIN)'}, ${length} byte${length === 1 ? '' : 's'}`;
+  let text = `${name}: "${preview(body, length)}"`;
+  if (key) {
+    const hex = [...key].map((x) => x.toString(16).padStart(2, '0')).join('');
+    const clear = body.map((x, i) => x ^ (key[i % 4] as number));
+    text = `${name} masked with ${hex}: "${preview(body, length)}" = "${preview(clear, length)}"`;
+  }
+  return { text, size: head + length };
+}
+
+/** For each TCP segment of a TLS or WebSocket stream, what it carries: 'TLS: handshake ClientHello',
+ * 'WS: text, 5 bytes masked with …'. A direction is TLS when its first payload byte is a handshake record
+ * (0x16 0x03); a connection is WebSocket after the server's `HTTP/1.1 101`. */
+export function streamUnits(packets: readonly Packet[]): Map<Packet, string> {
+  const out = new Map<Packet, string>();
+  const state = new Map<string, { kind: 'tls' | 'ws'; next?: number; clear: boolean }>();
+  const sent = new Map<string, number>();
+  const spoke = new Set<string>();
+  for (const p of packets) {
+    if (!p.tcp) continue;
+    const dir = `${endpoint(p.src, p.srcPort)}>${endpoint(p.dst, p.dstPort)}`;
+    const back = `${endpoint(p.dst, p.dstPort)}>${endpoint(p.src, p.srcPort)}`;
+    const seq = p.tcp.seq;
+    const b = p.payload;
+    const firstPayload = p.length > 0 && !spoke.has(dir);
+    if (p.length > 0) spoke.add(dir);
+    if (firstPayload && b[0] === 0x16 && b[1] === 0x03 && (b[2] as number) <= 4)
+      state.set(dir, { kind: 'tls', next: seq, clear: true });
+    const end = (seq + p.length) >>> 0;
+    const before = sent.get(dir);
+    if (before === undefined || ((end - before) | 0) > 0) sent.set(dir, end);
+    if (p.length === 0) continue;
+    if (new TextDecoder().decode(b.subarray(0, 12)) === 'HTTP/1.1 101') {
+      state.set(dir, { kind: 'ws', next: end, clear: true });
+      const theirs = sent.get(back);
+      if (theirs !== undefined) state.set(back, { kind: 'ws', next: theirs, clear: true });
+      continue;
+    }
+    const st = state.get(dir);
+    if (!st || st.next === undefined) continue;
+    const off = (st.next - seq) | 0;
+    if (off < 0) continue; // a gap (or a retransmission of what was read): no sure boundary
+    const units: string[] = [];
+    const unit = st.kind === 'tls' ? 'record' : 'frame';
+    if (off > 0)
+      units.push(off >= p.length ? `(the ${unit} goes on)` : `(the last ${off} bytes of a ${unit})`);
+    let at = off;
+    while (at < p.length) {
+      const u = st.kind === 'tls' ? tlsRecord(b, at, st.clear) : wsFrame(b, at);
+      if (!u) {
+        units.push('…');
+        break;
+      }
+      if (st.kind === 'tls' && b[at] === 0x14) st.clear = false;
+      units.push(u.text);
+      at += u.size;
+    }
+    st.next = at < p.length ? undefined : (seq + at) >>> 0;
+    // Runs of the same TLS record type, counted: 'application_data ×4'.
+    const runs: string[] = [];
+    let n = 0;
+    for (const [i, u] of units.entries()) {
+      n++;
+      if (units[i + 1] === u && st.kind === 'tls') continue;
+      runs.push(n > 1 ? `${u} ×${n}` : u);
+      n = 0;
+    }
+    // Preview bytes are escaped for mermaid already; the rest is plain words.
+    out.set(p, `${st.kind === 'tls' ? 'TLS' : 'WS'}: ${runs.join(', ')}`);
+  }
+  return out;
 }
 
 export interface DiagramOptions {
@@ -186,12 +333,15 @@ export function sequenceDiagram(
   };
   // The next seq each direction will send: a bare ACK one below it is a probe (keepalive or zero window).
   const next = new Map<string, number>();
+  // When each connection's first SYN went: a SYN with the same port and seq again is a retry.
+  const firstSyn = new Map<string, number>();
+  const carries = streamUnits(options.context ?? packets);
   for (const p of packets) {
     while (e < events.length && (events[e] as LabLine).us < p.us) note(events[e++] as LabLine);
     const [from, to] = ends(p);
     const a = id(from);
     const b = id(to);
-    let text = label(p, rel);
+    let text = label(p, rel, carries.get(p));
     if (p.tcp) {
       const dir = `${from}>${to}`;
       const t = p.tcp;
@@ -199,6 +349,14 @@ export function sequenceDiagram(
       const n = next.get(dir);
       if (t.flags === 'ACK' && p.length === 0 && n === (t.seq + 1) >>> 0)
         text += ' (probe: seq = snd.una − 1)';
+      // Bytes sent before, sent again: a timer's call (a tail loss probe when an ACK is late), not the lab's.
+      if (p.length > 0 && n !== undefined && ((end - n) | 0) <= 0) text += ' (retransmission)';
+      if (t.flags === 'SYN') {
+        const key = `${from} ${t.seq}`;
+        const at = firstSyn.get(key);
+        if (at === undefined) firstSyn.set(key, p.us);
+        else text += ` (retry, ${((p.us - at) / 1e6).toFixed(1)} s after the first SYN)`;
+      }
       if (n === undefined || ((end - n) | 0) > 0) next.set(dir, end);
     }
     body.push(`  ${a}->>${b}: ${text}`);
@@ -223,7 +381,7 @@ export function sequenceDiagram(
 
 /**
  * What the structure test compares: per arrow, its direction (participant numbers), kind (flags, UDP, ICMP,
- * IGMP) and payload length; no seq/ack numbers, windows or times.
+ * IGMP) and payload length; no seq/ack numbers, windows or times, and no retransmissions.
  */
 export function structure(mmd: string, options: { bareAcks?: boolean } = {}): string[] {
   const out: string[] = [];
@@ -231,7 +389,7 @@ export function structure(mmd: string, options: { bareAcks?: boolean } = {}): st
   const seen = new Map<string, string>();
   for (const line of mmd.split('\n')) {
     const m = /^\s*(P\d+)->>(P\d+): (\S+)(?:.*?\blen=(\d+))?/.exec(line);
-    if (!m) continue;
+    if (!m || line.endsWith(' (retransmission)')) continue;
     // A bare ACK (no payload, no other flag) is sent when the kernel's delayed-ACK timer says: drawn, but
     // compared only when asked (keepalive probes are bare ACKs).
     if (!options.bareAcks && m[3] === 'ACK' && m[4] === '0') continue;
