@@ -262,6 +262,7 @@ describe.concurrent('lab 13: the echo server', () => {
     const closed = (ms: number, what: string) => settleWithin(closing, ms, `the server closing ${what}`);
     const got: Buffer[] = [];
     let wake = () => {};
+    let readerDone = false; // the stream of frames ended (the server's FIN, a reset): no more can come
     let lastByte = Date.now();
     socket.on('data', () => {
       lastByte = Date.now();
@@ -275,11 +276,15 @@ describe.concurrent('lab 13: the echo server', () => {
       } catch {
         // a reset is a close too
       }
+      readerDone = true;
       wake();
     })();
-    /** The first n frames; fails once no byte has come for REPLY_MS (an echo on loopback takes milliseconds). */
+    /**
+     * The first n frames, or fewer once no more can come (the caller's assertion shows which); fails once no byte
+     * has come for REPLY_MS (an echo on loopback takes milliseconds).
+     */
     const until = async (n: number) => {
-      while (got.length < n && !socket.destroyed) {
+      while (got.length < n && !socket.destroyed && !readerDone) {
         const silent = lastByte + REPLY_MS - Date.now();
         if (silent <= 0)
           throw new Error(`${got.length} of ${n} frames echoed, then nothing for ${REPLY_MS} ms`);
@@ -293,20 +298,20 @@ describe.concurrent('lab 13: the echo server', () => {
       }
       return got;
     };
-    return { socket, got, until, closed };
+    // The client port names the connection in the server's lines (the socket forgets it once closed).
+    return { socket, localPort: socket.localPort as number, got, until, closed };
   }
 
   /** The server's lines about one client's connection (`127.0.0.1:PORT ...`). */
-  const about = (socket: net.Socket | number | undefined, rest: string) =>
-    new RegExp(`127\\.0\\.0\\.1:${typeof socket === 'object' ? socket.localPort : socket} ${rest}`);
+  const about = (localPort: number, rest: string) => new RegExp(`127\\.0\\.0\\.1:${localPort} ${rest}`);
   /**
    * How to wait for the shared server's line about a connection the client has seen answered or closed: the
    * line is due within REPLY_MS (the other tests' lines keep the server from going quiet), and another last
    * line about the same connection (closed, idle, an error) first is a failure at once.
    */
-  const dueAbout = (socket: net.Socket | number | undefined) => ({
+  const dueAbout = (localPort: number) => ({
     within: REPLY_MS,
-    failOn: about(socket, '(closed the connection after|idle for|.*: closing$)'),
+    failOn: about(localPort, '(closed the connection after|idle for|.*: closing$)'),
   });
 
   it('echoes each message back as one frame, however the client cut them: 1 MiB, empty, binary', async (t) => {
@@ -327,15 +332,15 @@ describe.concurrent('lab 13: the echo server', () => {
     const got = await client.until(messages.length);
     expect(got.map((m) => m.length)).toEqual([5, 0, MiB, 6]);
     for (const [i, m] of got.entries()) expect(m.equals(messages[i] as Buffer)).toBe(true);
-    const key = `127.0.0.1:${client.socket.localPort}`;
-    await server.waitForLine(new RegExp(`${key} message 4: \\(6 bytes\\)$`), dueAbout(client.socket));
+    const key = `127.0.0.1:${client.localPort}`;
+    await server.waitForLine(new RegExp(`${key} message 4: \\(6 bytes\\)$`), dueAbout(client.localPort));
     expect(server.matching(new RegExp(`${key} message \\d+: `))).toHaveLength(4);
   });
 
   it('a header over --max-size closes that connection only, on the header alone; the server keeps serving', async (t) => {
     const bad = await frameClient(t);
     const badLine = about(
-      bad.socket,
+      bad.localPort,
       'frame header announces 1048577 bytes, over the limit of 1048576: closing$',
     );
     const header = Buffer.alloc(4);
@@ -343,7 +348,7 @@ describe.concurrent('lab 13: the echo server', () => {
     bad.socket.write(header);
     // Closed on the header alone: the server does not wait for (or buffer) the bytes it announced.
     await bad.closed(REPLY_MS, 'a connection whose header is over the limit');
-    await server.waitForLine(badLine, dueAbout(bad.socket));
+    await server.waitForLine(badLine, dueAbout(bad.localPort));
     const good = await frameClient(t);
     good.socket.write(encodeFrame(Buffer.from('0123456789')));
     expect((await good.until(1)).map(String)).toEqual(['0123456789']);
@@ -355,17 +360,17 @@ describe.concurrent('lab 13: the echo server', () => {
   it('a stream that ends inside a frame is one clear line on the server and a closed connection', async (t) => {
     const client = await frameClient(t);
     const line = about(
-      client.socket,
+      client.localPort,
       'the stream ended inside a frame \\(3 of 10 payload bytes\\): closing$',
     );
     client.socket.end(encodeFrame(Buffer.from('0123456789')).subarray(0, 7));
     await client.closed(REPLY_MS, 'a stream that ended inside a frame');
-    await server.waitForLine(line, dueAbout(client.socket));
+    await server.waitForLine(line, dueAbout(client.localPort));
   });
 
   it('a peer that sends nothing for --idle-ms is closed', async (t) => {
     const client = await frameClient(t);
-    const localPort = client.socket.localPort; // gone once the socket is closed
+    const { localPort } = client;
     await client.closed(1500 + REPLY_MS, 'an idle connection (--idle-ms 1500)');
     await server.waitForLine(about(localPort, 'idle for 1500 ms: closing$'), dueAbout(localPort));
   });
