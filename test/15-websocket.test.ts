@@ -793,9 +793,9 @@ describe.concurrent('lab 15: WebSocket', () => {
     it.skipIf(!browser)(
       'two Chromium pages join the chat from its own page; what one types, the other sees',
       async (t) => {
-        const { lab, port } = await startChat(t);
         const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'lab15-chromium-'));
-        const context = await chromium.launchPersistentContext(profile, {
+        // The browser starts while the lab does (its start-up is the longest step of this test).
+        const launching = chromium.launchPersistentContext(profile, {
           executablePath: browser,
           headless: true,
           args: [
@@ -808,10 +808,14 @@ describe.concurrent('lab 15: WebSocket', () => {
             '--no-first-run',
           ],
         });
+        // A launch that fails is seen where it is awaited, below (not as an unhandled rejection meanwhile).
+        launching.catch(() => {});
         t.onTestFinished(async () => {
-          await context.close();
+          await (await launching.catch(() => undefined))?.close();
           fs.rmSync(profile, { recursive: true, force: true });
         });
+        const { lab, port } = await startChat(t);
+        const context = await launching;
         // Nothing leaves the machine: every request not for 127.0.0.1 is aborted.
         await context.route('**/*', (route) =>
           new URL(route.request().url()).hostname === '127.0.0.1' ? route.continue() : route.abort(),
