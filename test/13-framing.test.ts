@@ -2,12 +2,21 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { execa } from 'execa';
-import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../labs/lib/random.ts';
-import { type LabProcess, labFile, REPLY_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
+import {
+  type LabProcess,
+  labFile,
+  REPLY_MS,
+  STARTUP_MS,
+  setWaitDefaults,
+  spawnLab,
+  type TestHooks,
+} from './helpers/lab.ts';
 import { settleWithin } from './helpers/watch.ts';
 
 // A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
+// The tests of each part run concurrently (describe.concurrent): the file costs its slowest test, not the sum.
 setWaitDefaults({ quiet: REPLY_MS });
 
 // The framers come from the lab under test (labs/, or a learner's file when grading), not from a copy.
@@ -15,6 +24,13 @@ type Lab13 = typeof import('../labs/13-framing.ts');
 const { readFrames, readLines, encodeFrame } = (await import(labFile('13'))) as Lab13;
 
 const MiB = 1024 * 1024;
+
+/**
+ * The context for a process that a describe's tests share (started in beforeAll): no test's end stops it (the old
+ * call without a context would give it to whichever test vitest counts as current, and tests run concurrently
+ * here); the harness kills it when the file is done.
+ */
+const noTest: TestHooks = { onTestFinished: () => {}, onTestFailed: () => {} };
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   const all: T[] = [];
@@ -71,7 +87,7 @@ function randomChunks(stream: Buffer, messages: Buffer[], seed: number): Buffer[
 
 const sizesOf = (seed: number) => messagesFor(seed).map((m) => m.length);
 
-describe('lab 13: the length-prefix decoder, a seeded property test', () => {
+describe.concurrent('lab 13: the length-prefix decoder, a seeded property test', () => {
   for (const seed of SEEDS) {
     it(`seed ${seed}: messages of ${sizesOf(seed).join(', ')} bytes come out identical and in order, coalesced or cut at random and inside every header`, async () => {
       const messages = messagesFor(seed);
@@ -98,8 +114,11 @@ describe('lab 13: the length-prefix decoder, a seeded property test', () => {
       at += 4 + m.length;
     }
     const middle = { from: at + 4 + 64 * 1024, to: at + 4 + MiB - 64 * 1024 };
-    function* bytes() {
+    // The same chunks, handed out with a pause for the event loop every 4096 of them: the tests beside this one
+    // (they run concurrently) read sockets and keep deadlines, which a second of unbroken decoding would starve.
+    async function* bytes() {
       for (let i = 0; i < stream.length; i++) {
+        if (i % 4096 === 0) await new Promise(setImmediate);
         if (i === middle.from) {
           yield stream.subarray(middle.from, middle.to);
           i = middle.to - 1;
@@ -115,7 +134,7 @@ describe('lab 13: the length-prefix decoder, a seeded property test', () => {
 });
 // #endregion property
 
-describe('lab 13: the framers and their errors', () => {
+describe.concurrent('lab 13: the framers and their errors', () => {
   it('a header split across chunks is read once all four bytes are there; an empty message is a message', async () => {
     const frame = encodeFrame(Buffer.from('hello'));
     expect([...frame.subarray(0, 4)]).toEqual([0, 0, 0, 5]);
@@ -168,16 +187,16 @@ describe('lab 13: the framers and their errors', () => {
   });
 });
 
-describe('lab 13: the demo', () => {
-  // One run of the demo, read by both tests (it takes about a second to start).
+describe.concurrent('lab 13: the demo', () => {
+  // One run of the demo, read by both tests (it takes about a second to start); each waits for its exit, with the
+  // file's deadline (a demo that stalls fails both tests, not the hook), and reads the output after it.
   let demo: LabProcess;
-  beforeAll(async () => {
-    demo = spawnLab('13');
-    await demo.exited;
+  beforeAll(() => {
+    demo = spawnLab(noTest, '13');
   });
 
   it("shows 粘包 and 拆包 on a real connection: 3 writes arrive as 1 'data', 1 write as several; the framers see the messages", async () => {
-    expect(await demo.exited).toEqual({ exitCode: 0, signal: undefined });
+    expect(await demo.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     const out = demo.output();
     expect(out).toContain(
       `[server] 3 write() calls arrived as 1 'data' event(s): "alice\\r\\nhello\\r\\nbyebye\\r\\n"`,
@@ -208,7 +227,8 @@ describe('lab 13: the demo', () => {
     expect(demo.stderr).toEqual([]);
   });
 
-  it("erratum (note 002): data.replace(/\\r\\n/, '') on each 'data' takes a chunk for a message: three lines become one name", () => {
+  it("erratum (note 002): data.replace(/\\r\\n/, '') on each 'data' takes a chunk for a message: three lines become one name", async () => {
+    await demo.waitForExit();
     // The notes' chat would take "alicehello\r\nbyebye\r\n" as the nickname and never see 'byebye'.
     expect(demo.output()).toContain(
       `[notes] replace(/\\r\\n/, '') per 'data' sees 1 message(s): "alicehello\\r\\nbyebye\\r\\n"`,
@@ -217,28 +237,32 @@ describe('lab 13: the demo', () => {
   });
 });
 
-describe('lab 13: the echo server', () => {
-  // One server for these tests (in order): limits small enough to reach, large enough for a 1 MiB message.
+describe.concurrent('lab 13: the echo server', () => {
+  // One server for these tests, which run at the same time on connections of their own (each finds its lines by
+  // its own client port): limits small enough to reach, large enough for a 1 MiB message. The SIGTERM test stops
+  // a server of its own.
+  const serverArgs = ['server', '--port', '0', '--max-size', String(MiB), '--idle-ms', '1500'];
   let server: LabProcess;
   let port: number;
   beforeAll(async () => {
-    server = spawnLab('13', ['server', '--port', '0', '--max-size', String(MiB), '--idle-ms', '1500']);
+    server = spawnLab(noTest, '13', serverArgs);
     port = (await server.listening()).port;
   });
 
-  /** A raw connection (no text decoding: frames are bytes) whose frames are read into an array. */
-  async function frameClient() {
+  /** A raw connection (no text decoding: frames are bytes) whose frames are read into an array; closed when `t` ends. */
+  async function frameClient(t: TestHooks) {
     const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.on('error', () => {});
-    onTestFinished(() => {
+    socket.on('error', () => {}); // a reset is how the server ends some of these connections: a close, below
+    t.onTestFinished(() => {
       socket.destroy();
     });
-    await once(socket, 'connect');
+    await settleWithin(once(socket, 'connect'), REPLY_MS, `connecting to the echo server on port ${port}`);
     const closing = once(socket, 'close');
     /** The server closes this connection within `ms` (a deadline from the server's own limits). */
     const closed = (ms: number, what: string) => settleWithin(closing, ms, `the server closing ${what}`);
     const got: Buffer[] = [];
     let wake = () => {};
+    let readerDone = false; // the stream of frames ended (the server's FIN, a reset): no more can come
     let lastByte = Date.now();
     socket.on('data', () => {
       lastByte = Date.now();
@@ -252,11 +276,15 @@ describe('lab 13: the echo server', () => {
       } catch {
         // a reset is a close too
       }
+      readerDone = true;
       wake();
     })();
-    /** The first n frames; fails once no byte has come for REPLY_MS (an echo on loopback takes milliseconds). */
+    /**
+     * The first n frames, or fewer once no more can come (the caller's assertion shows which); fails once no byte
+     * has come for REPLY_MS (an echo on loopback takes milliseconds).
+     */
     const until = async (n: number) => {
-      while (got.length < n && !socket.destroyed) {
+      while (got.length < n && !socket.destroyed && !readerDone) {
         const silent = lastByte + REPLY_MS - Date.now();
         if (silent <= 0)
           throw new Error(`${got.length} of ${n} frames echoed, then nothing for ${REPLY_MS} ms`);
@@ -270,11 +298,24 @@ describe('lab 13: the echo server', () => {
       }
       return got;
     };
-    return { socket, got, until, closed };
+    // The client port names the connection in the server's lines (the socket forgets it once closed).
+    return { socket, localPort: socket.localPort as number, got, until, closed };
   }
 
-  it('echoes each message back as one frame, however the client cut them: 1 MiB, empty, binary', async () => {
-    const client = await frameClient();
+  /** The server's lines about one client's connection (`127.0.0.1:PORT ...`). */
+  const about = (localPort: number, rest: string) => new RegExp(`127\\.0\\.0\\.1:${localPort} ${rest}`);
+  /**
+   * How to wait for the shared server's line about a connection the client has seen answered or closed: the
+   * line is due within REPLY_MS (the other tests' lines keep the server from going quiet), and another last
+   * line about the same connection (closed, idle, an error) first is a failure at once.
+   */
+  const dueAbout = (localPort: number) => ({
+    within: REPLY_MS,
+    failOn: about(localPort, '(closed the connection after|idle for|.*: closing$)'),
+  });
+
+  it('echoes each message back as one frame, however the client cut them: 1 MiB, empty, binary', async (t) => {
+    const client = await frameClient(t);
     const random = seededRandom(13);
     const messages = [
       Buffer.from('hello'),
@@ -291,49 +332,63 @@ describe('lab 13: the echo server', () => {
     const got = await client.until(messages.length);
     expect(got.map((m) => m.length)).toEqual([5, 0, MiB, 6]);
     for (const [i, m] of got.entries()) expect(m.equals(messages[i] as Buffer)).toBe(true);
-    const key = `127.0.0.1:${client.socket.localPort}`;
-    await server.waitForLine(new RegExp(`${key} message 4: \\(6 bytes\\)$`));
+    const key = `127.0.0.1:${client.localPort}`;
+    await server.waitForLine(new RegExp(`${key} message 4: \\(6 bytes\\)$`), dueAbout(client.localPort));
     expect(server.matching(new RegExp(`${key} message \\d+: `))).toHaveLength(4);
   });
 
-  it('a header over --max-size closes that connection only, on the header alone; the server keeps serving', async () => {
-    const bad = await frameClient();
+  it('a header over --max-size closes that connection only, on the header alone; the server keeps serving', async (t) => {
+    const bad = await frameClient(t);
+    const badLine = about(
+      bad.localPort,
+      'frame header announces 1048577 bytes, over the limit of 1048576: closing$',
+    );
     const header = Buffer.alloc(4);
     header.writeUInt32BE(MiB + 1);
     bad.socket.write(header);
     // Closed on the header alone: the server does not wait for (or buffer) the bytes it announced.
     await bad.closed(REPLY_MS, 'a connection whose header is over the limit');
-    await server.waitForLine(/frame header announces 1048577 bytes, over the limit of 1048576: closing$/);
-    const good = await frameClient();
+    await server.waitForLine(badLine, dueAbout(bad.localPort));
+    const good = await frameClient(t);
     good.socket.write(encodeFrame(Buffer.from('0123456789')));
     expect((await good.until(1)).map(String)).toEqual(['0123456789']);
+    // No other test here sends a header over the limit: this one line is the server's only one.
     expect(server.matching(/over the limit/)).toHaveLength(1);
+    expect(server.matching(badLine)).toHaveLength(1);
   });
 
-  it('a stream that ends inside a frame is one clear line on the server and a closed connection', async () => {
-    const client = await frameClient();
+  it('a stream that ends inside a frame is one clear line on the server and a closed connection', async (t) => {
+    const client = await frameClient(t);
+    const line = about(
+      client.localPort,
+      'the stream ended inside a frame \\(3 of 10 payload bytes\\): closing$',
+    );
     client.socket.end(encodeFrame(Buffer.from('0123456789')).subarray(0, 7));
     await client.closed(REPLY_MS, 'a stream that ended inside a frame');
-    await server.waitForLine(/the stream ended inside a frame \(3 of 10 payload bytes\): closing$/);
+    await server.waitForLine(line, dueAbout(client.localPort));
   });
 
-  it('a peer that sends nothing for --idle-ms is closed', async () => {
-    const client = await frameClient();
-    const localPort = client.socket.localPort; // gone once the socket is closed
+  it('a peer that sends nothing for --idle-ms is closed', async (t) => {
+    const client = await frameClient(t);
+    const { localPort } = client;
     await client.closed(1500 + REPLY_MS, 'an idle connection (--idle-ms 1500)');
-    await server.waitForLine(new RegExp(`127\\.0\\.0\\.1:${localPort} idle for 1500 ms: closing$`));
+    await server.waitForLine(about(localPort, 'idle for 1500 ms: closing$'), dueAbout(localPort));
   });
 
   it('an independent peer, python3 with struct.pack(">I"), gets its messages back', async () => {
+    // Each recv() waits REPLY_MS at most (socket.timeout): an echo that does not come fails in about a second.
     const script = `
 import socket, struct, sys
-s = socket.create_connection(("127.0.0.1", ${port}))
+s = socket.create_connection(("127.0.0.1", ${port}), timeout=${REPLY_MS / 1000})
 sent = [b"from python", b"", bytes(range(256)), "你好".encode()]
 for m in sent:
     s.sendall(struct.pack(">I", len(m)) + m)
 buf, got = b"", []
 while len(got) < len(sent):
-    data = s.recv(65536)
+    try:
+        data = s.recv(65536)
+    except socket.timeout:
+        sys.exit("%d of %d messages echoed, then nothing for ${REPLY_MS} ms" % (len(got), len(sent)))
     if not data: sys.exit("closed early")
     buf += data
     while len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">I", buf[:4])[0]:
@@ -341,46 +396,67 @@ while len(got) < len(sent):
         got.append(buf[4:4 + n]); buf = buf[4 + n:]
 print("same" if got == sent else "different", [len(m) for m in got])
 `;
-    const { stdout, exitCode } = await execa('python3', ['-c', script], { reject: false });
-    expect(exitCode).toBe(0);
+    // The last resort, should python itself hang: its start-up, then the echo's own deadline, twice over.
+    const { stdout, stderr, exitCode } = await execa('python3', ['-c', script], {
+      reject: false,
+      timeout: STARTUP_MS + 2 * REPLY_MS,
+    });
+    expect(exitCode, stderr).toBe(0);
     expect(stdout).toBe('same [11, 0, 256, 6]');
   });
 
-  it('the client role sends its arguments as frames and prints each echo; with no arguments, stdin lines', async () => {
-    const words = spawnLab('13', ['client', '--port', String(port), 'hello', '世界']);
-    const stdin = spawnLab('13', ['client', '--port', String(port)]);
+  it('the client role sends its arguments as frames and prints each echo; with no arguments, stdin lines', async (t) => {
+    const words = spawnLab(t, '13', ['client', '--port', String(port), 'hello', '世界']);
+    const stdin = spawnLab(t, '13', ['client', '--port', String(port)]);
     await stdin.waitForLine(/each line you type is sent as one frame/);
     stdin.write('one\ntwo\n');
     stdin.endInput();
-    expect(await words.exited).toEqual({ exitCode: 0, signal: undefined });
+    expect(await words.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(words.matching(/^\[client\] < /).map((m) => m.input)).toEqual([
       '[client] < "hello"',
       '[client] < "世界"',
     ]);
-    expect(await stdin.exited).toEqual({ exitCode: 0, signal: undefined });
+    expect(await stdin.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(stdin.matching(/^\[client\] < /).map((m) => m.input)).toEqual([
       '[client] < "one"',
       '[client] < "two"',
     ]);
   });
 
-  it('bad input is one line on stderr: a bad flag value exits 2, a client with no server exits 1', async () => {
+  it('bad input is one line on stderr: a bad flag value exits 2, a client with no server exits 1', async (t) => {
     const probe = net.createServer().listen(0, '127.0.0.1');
     await once(probe, 'listening');
     const freePort = (probe.address() as net.AddressInfo).port;
     await new Promise((resolve) => probe.close(resolve));
-    const refused = spawnLab('13', ['client', '--port', String(freePort), 'x']);
-    const bad = spawnLab('13', ['server', '--max-size', 'big']);
-    expect(await bad.exited).toEqual({ exitCode: 2, signal: undefined });
+    const refused = spawnLab(t, '13', ['client', '--port', String(freePort), 'x']);
+    const bad = spawnLab(t, '13', ['server', '--max-size', 'big']);
+    expect(await bad.waitForExit()).toEqual({ exitCode: 2, signal: undefined });
     expect(bad.stderr).toEqual([
       "error: --max-size must be a whole number from 0 to 9007199254740991, got 'big'",
     ]);
-    expect(await refused.exited).toEqual({ exitCode: 1, signal: undefined });
+    expect(await refused.waitForExit()).toEqual({ exitCode: 1, signal: undefined });
     expect(refused.stderr).toEqual([expect.stringMatching(/^\[client\] error: ECONNREFUSED /)]);
   });
 
-  it('SIGTERM stops the server with exit code 0', async () => {
-    expect(await server.stop()).toEqual({ exitCode: 0, signal: undefined });
+  it('SIGTERM stops the server with exit code 0', async (t) => {
+    // A server of its own: the shared one is still serving the tests beside this one.
+    const own = spawnLab(t, '13', serverArgs);
+    const ownPort = (await own.listening()).port;
+    // It has served a connection when it is stopped: one that opened and ended.
+    const peer = net.connect({ port: ownPort, host: '127.0.0.1' });
+    peer.on('error', () => {});
+    t.onTestFinished(() => {
+      peer.destroy();
+    });
+    await settleWithin(once(peer, 'connect'), REPLY_MS, `connecting to the server on port ${ownPort}`);
+    peer.end();
+    await own.waitForLine(
+      new RegExp(`127\\.0\\.0\\.1:${peer.localPort} closed the connection after 0 message`),
+    );
+    own.stop();
+    expect(await own.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
+    expect(own.stderr).toEqual([]);
+    // Nor has the shared server written to stderr, whatever the tests beside this one have sent it so far.
     expect(server.stderr).toEqual([]);
   });
 });

@@ -3,50 +3,107 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { execa } from 'execa';
-import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  type LabProcess,
+  REPLY_MS,
+  STARTUP_MS,
+  setWaitDefaults,
+  spawnLab,
+  type TestHooks,
+} from './helpers/lab.ts';
+import { settleWithin } from './helpers/watch.ts';
 
 // A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
+// The tests run concurrently (describe.concurrent): the file costs its slowest test, not the sum.
 setWaitDefaults({ quiet: REPLY_MS });
 
-// One server for the whole file (tests run in order): limits small enough for a test to reach.
+// The server's timers, set small enough for a test to reach; a wait that depends on one is that long plus REPLY_MS.
+const REQUEST_TIMEOUT_MS = 500;
+const KEEP_ALIVE_MS = 1500;
+const serverArgs = [
+  'server',
+  '--port',
+  '0',
+  '--max-body',
+  '64',
+  '--request-timeout-ms',
+  String(REQUEST_TIMEOUT_MS),
+  '--keep-alive-ms',
+  String(KEEP_ALIVE_MS),
+];
+/**
+ * A real client's whole exchange: a response that never ends (a chunked body left open) ends when the server
+ * closes the idle connection after --keep-alive-ms; plus the client's own start-up (curl is a process).
+ */
+const CLIENT_MS = STARTUP_MS + KEEP_ALIVE_MS + REPLY_MS;
+
+// One server for the file: the tests run at the same time on connections of their own, and each finds its log
+// lines by its own client port. The tests that count lines they cannot tell apart (fetch's connections) or stop
+// the server start one of their own.
 let server: LabProcess;
 let port: number;
+/** No test owns the shared server (no test's end stops it); the harness kills it when the file is done. */
+const noTest: TestHooks = { onTestFinished: () => {}, onTestFailed: () => {} };
 let base: string;
 beforeAll(async () => {
-  server = spawnLab('14', [
-    'server',
-    '--port',
-    '0',
-    '--max-body',
-    '64',
-    '--request-timeout-ms',
-    '500',
-    '--keep-alive-ms',
-    '1500',
-  ]);
+  server = spawnLab(noTest, '14', serverArgs);
   port = (await server.listening()).port;
   base = `http://127.0.0.1:${port}`;
 });
 
-interface Raw {
-  socket: net.Socket;
-  /** Everything received so far, as text. */
-  text(): string;
-  /** Waits until what was received matches. */
-  until(pattern: RegExp): Promise<string>;
-  /** Resolves once the server has ended the connection (FIN or reset). */
-  ended: Promise<void>;
+async function startServer(t: TestHooks): Promise<{ lab: LabProcess; port: number; base: string }> {
+  const lab = spawnLab(t, '14', serverArgs);
+  const { port } = await lab.listening();
+  return { lab, port, base: `http://127.0.0.1:${port}` };
 }
 
-/** A raw TCP connection to the lab, for what curl and fetch would never send. */
-async function raw(): Promise<Raw> {
-  const socket = net.connect({ port, host: '127.0.0.1' });
-  socket.on('error', () => {});
-  onTestFinished(() => {
+/** curl with its arguments; it fails (execa's error, with curl's output) past CLIENT_MS. */
+const curl = (args: string[], options: { reject?: boolean } = {}) =>
+  execa('curl', args, { timeout: CLIENT_MS, ...options });
+
+/** Node's fetch and the whole body, within CLIENT_MS (then the request is aborted and the wait fails). */
+async function fetchText(
+  url: string,
+  init: RequestInit = {},
+): Promise<{ status: number; headers: Headers; text: string }> {
+  const controller = new AbortController();
+  try {
+    return await settleWithin(
+      (async () => {
+        const res = await fetch(url, { ...init, signal: controller.signal });
+        return { status: res.status, headers: res.headers, text: await res.text() };
+      })(),
+      CLIENT_MS,
+      `fetch ${init.method ?? 'GET'} ${url} and its body`,
+    );
+  } finally {
+    controller.abort();
+  }
+}
+
+interface Raw {
+  socket: net.Socket;
+  /** The client port, which the server's log lines name. */
+  localPort: number;
+  /** Everything received so far, as text. */
+  text(): string;
+  /** Waits until what was received matches; fails once nothing new has come for `quiet` ms (REPLY_MS). */
+  until(pattern: RegExp, quiet?: number): Promise<string>;
+  /** Resolves once the server has ended the connection (FIN or reset). */
+  ended: Promise<void>;
+  /** `ended`, or a failure naming `what` after `ms` (REPLY_MS: the server's own timers add to it). */
+  waitForEnd(what: string, ms?: number): Promise<void>;
+}
+
+/** A raw TCP connection to the lab (the shared server by default), for what curl and fetch would never send. */
+async function raw(t: TestHooks, to = port): Promise<Raw> {
+  const socket = net.connect({ port: to, host: '127.0.0.1' });
+  socket.on('error', () => {}); // a reset is how some of these connections end: `ended` below
+  t.onTestFinished(() => {
     socket.destroy();
   });
-  await once(socket, 'connect');
+  await settleWithin(once(socket, 'connect'), REPLY_MS, `connecting to the lab on port ${to}`);
   let got = '';
   let wake = () => {};
   socket.setEncoding('utf8');
@@ -61,39 +118,71 @@ async function raw(): Promise<Raw> {
   ended.then(() => wake());
   return {
     socket,
+    localPort: socket.localPort as number,
     text: () => got,
-    async until(pattern) {
+    async until(pattern, quiet = REPLY_MS) {
       while (!pattern.test(got)) {
         if (socket.destroyed || socket.readableEnded) throw new Error(`closed before ${pattern}; got ${got}`);
-        await new Promise<void>((r) => (wake = r));
+        const woken = await new Promise<boolean>((r) => {
+          const timer = setTimeout(() => r(false), quiet);
+          wake = () => {
+            clearTimeout(timer);
+            r(true);
+          };
+        });
+        if (!woken)
+          throw new Error(`nothing new for ${quiet} ms before ${pattern}; got ${JSON.stringify(got)}`);
       }
       return got;
     },
     ended,
+    waitForEnd: (what, ms = REPLY_MS) =>
+      settleWithin(ended, ms, `the server ending the connection (${what}); got ${JSON.stringify(got)}`),
   };
 }
 
-/** Sends bytes on a new connection and returns the whole answer once the server has closed it. */
-async function answer(request: string): Promise<string> {
-  const c = await raw();
+/**
+ * Sends bytes on a new connection to the shared server and returns the whole answer once the server has closed
+ * it, within `ms` (REPLY_MS: every request here ends in a response and a close at once, unless told otherwise).
+ */
+async function answer(t: TestHooks, request: string, ms = REPLY_MS): Promise<string> {
+  return (await answerOn(t, request, ms)).text;
+}
+
+async function answerOn(
+  t: TestHooks,
+  request: string,
+  ms = REPLY_MS,
+): Promise<{ text: string; localPort: number }> {
+  const c = await raw(t);
   c.socket.write(request);
-  await c.ended;
-  return c.text();
+  await c.waitForEnd(JSON.stringify(request.slice(0, 60)), ms);
+  return { text: c.text(), localPort: c.localPort };
 }
 
 // Not anchored to a line start: a pipelined response follows the previous body directly ("helloHTTP/1.1 …").
 const statusLines = (text: string) => text.match(/HTTP\/1\.1 \d{3} [^\r]*/g) ?? [];
 
-/** The requests the server logged from one client port, by number on that connection. */
-const loggedFrom = (clientPort: number | string) =>
-  server.matching(
+/** The requests a server logged from one client port, by number on that connection. */
+const loggedFrom = (clientPort: number | string, lab = server) =>
+  lab.matching(
     new RegExp(`^\\[server\\] 127\\.0\\.0\\.1:${clientPort} .* \\(request (\\d+) on this connection\\)$`),
   );
 
-describe('lab 14: real clients', () => {
+/**
+ * How to wait for the shared server's line about a request the client has seen answered: it is due within
+ * REPLY_MS (the lines of the tests beside this one keep the server from ever going quiet).
+ */
+const DUE = { within: REPLY_MS };
+
+/** The server's line about one client port's connection: `127.0.0.1:PORT <rest>`. */
+const about = (clientPort: number | string, rest: string) =>
+  new RegExp(`^\\[server\\] 127\\.0\\.0\\.1:${clientPort} ${rest}`);
+
+describe.concurrent('lab 14: real clients', () => {
   it('curl: two URLs in one invocation reuse one connection ("Re-using existing connection"), keep-alive', async () => {
     // -w prints, after each transfer, the local port and how many new connections that transfer made.
-    const { stdout, stderr } = await execa('curl', [
+    const { stdout, stderr } = await curl([
       '-sv',
       '-w',
       '[%{local_port} %{num_connects}]\n',
@@ -111,56 +200,57 @@ describe('lab 14: real clients', () => {
     expect(stderr.match(/^\* Connected to /gm)).toHaveLength(1);
     expect(stderr).toMatch(/^< Transfer-Encoding: chunked\r?$/m);
     // The server saw both requests from the same client port: requests 1 and 2 of one connection.
-    await server.waitForLines(new RegExp(`127\\.0\\.0\\.1:${first} `), 2);
+    await server.waitForLines(about(first as string, ''), 2, DUE);
     expect(loggedFrom(first as string).map((r) => r[1])).toEqual(['1', '2']);
   });
 
   it('curl: POST /echo answers with the body, HEAD gets the headers and no body, and other paths are 404', async () => {
-    const echo = await execa('curl', ['-s', '--data-binary', 'hello, echo', `${base}/echo`]);
+    const echo = await curl(['-s', '--data-binary', 'hello, echo', `${base}/echo`]);
     expect(echo.stdout).toBe('hello, echo');
-    const head = await execa('curl', ['-sI', `${base}/`]);
+    const head = await curl(['-sI', `${base}/`]);
     expect(head.stdout).toMatch(/^HTTP\/1\.1 200 OK\r$/m);
     expect(head.stdout).toMatch(/^Content-Length: 46\r$/m);
-    const missing = await execa('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${base}/nope`]);
+    const missing = await curl(['-s', '-o', '/dev/null', '-w', '%{http_code}', `${base}/nope`]);
     expect(missing.stdout).toBe('404');
   });
 
-  it("Node's fetch: keep-alive reuses a connection, POST /echo round-trips the body, a chunked body is decoded", async () => {
+  it("Node's fetch: keep-alive reuses a connection, POST /echo round-trips the body, a chunked body is decoded", async (t) => {
+    // A server of its own: fetch's connections have ports this test cannot see, so it counts every line.
+    const own = await startServer(t);
     const reused = () =>
-      server.matching(/ GET \/ HTTP\/1\.1 -> 200 \(request ([2-9]) on this connection\)$/).length;
-    const before = reused();
+      own.lab.matching(/ GET \/ HTTP\/1\.1 -> 200 \(request ([2-9]) on this connection\)$/).length;
     const chunkedLine = / GET \/chunked HTTP\/1\.1 -> 200 /;
-    const chunkedBefore = server.matching(chunkedLine).length;
     for (let i = 0; i < 3; i++) {
-      const res = await fetch(`${base}/`);
+      const res = await fetchText(`${own.base}/`);
       expect(res.status).toBe(200);
-      expect(await res.text()).toBe('hello from an HTTP server written on node:net\n');
+      expect(res.text).toBe('hello from an HTTP server written on node:net\n');
       // Let fetch put the connection back in its pool before the next request.
       await new Promise(setImmediate);
     }
-    const res = await fetch(`${base}/echo`, { method: 'POST', body: '你好 fetch' });
-    expect(await res.text()).toBe('你好 fetch');
-    const chunked = await fetch(`${base}/chunked`);
+    const res = await fetchText(`${own.base}/echo`, { method: 'POST', body: '你好 fetch' });
+    expect(res.text).toBe('你好 fetch');
+    const chunked = await fetchText(`${own.base}/chunked`);
     expect(chunked.headers.get('transfer-encoding')).toBe('chunked');
-    expect(await chunked.text()).toBe('one\ntwo\n你好\n');
+    expect(chunked.text).toBe('one\ntwo\n你好\n');
     // Three GET / in a row, and at least one of them was a later request on a connection fetch kept open.
     // The server logs in order: once it has logged this last request, the three before it are in too.
-    await server.waitForLines(chunkedLine, chunkedBefore + 1);
-    expect(reused() - before).toBeGreaterThanOrEqual(1);
+    await own.lab.waitForLine(chunkedLine);
+    expect(own.lab.matching(chunkedLine)).toHaveLength(1);
+    expect(own.lab.matching(/ GET \/ HTTP\/1\.1 -> 200 /)).toHaveLength(3);
+    expect(reused()).toBeGreaterThanOrEqual(1);
   });
 });
 
-describe('lab 14: the protocol, with raw sockets', () => {
-  it('keep-alive: several requests on one connection, each read from the bytes left after the last; Connection: close is honoured', async () => {
-    const c = await raw();
-    const localPort = c.socket.localPort as number;
+describe.concurrent('lab 14: the protocol, with raw sockets', () => {
+  it('keep-alive: several requests on one connection, each read from the bytes left after the last; Connection: close is honoured', async (t) => {
+    const c = await raw(t);
     const host = `Host: 127.0.0.1:${port}\r\n`;
     c.socket.write(`GET / HTTP/1.1\r\n${host}\r\n`);
     await c.until(/hello from an HTTP server/);
     c.socket.write(`GET /headers HTTP/1.1\r\n${host}\r\n`);
     await c.until(/host: 127/);
     c.socket.write(`GET / HTTP/1.1\r\n${host}Connection: close\r\n\r\n`);
-    await c.ended;
+    await c.waitForEnd('Connection: close');
     expect(statusLines(c.text())).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
     expect(c.text().match(/^Connection: \S+/gm)).toEqual([
       'Connection: keep-alive',
@@ -168,50 +258,56 @@ describe('lab 14: the protocol, with raw sockets', () => {
       'Connection: close',
     ]);
     // The log comes on another channel (the lab's stdout) than the responses: wait for it.
-    await server.waitForLines(new RegExp(`127\\.0\\.0\\.1:${localPort} `), 3);
-    expect(loggedFrom(localPort).map((m) => m[1])).toEqual(['1', '2', '3']);
+    await server.waitForLines(about(c.localPort, ''), 3, DUE);
+    expect(loggedFrom(c.localPort).map((m) => m[1])).toEqual(['1', '2', '3']);
   });
 
-  it('pipelining: three requests in one write are answered in order, the leftover bytes read as the next request', async () => {
+  it('pipelining: three requests in one write are answered in order, the leftover bytes read as the next request', async (t) => {
     const host = `Host: x\r\n`;
     const text = await answer(
+      t,
       `GET /nope HTTP/1.1\r\n${host}\r\nPOST /echo HTTP/1.1\r\n${host}Content-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n${host}Connection: close\r\n\r\n`,
     );
     expect(statusLines(text)).toEqual(['HTTP/1.1 404 Not Found', 'HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
     expect(text).toContain('\r\n\r\nhelloHTTP/1.1 200 OK\r\n');
   });
 
-  it('header names are case-insensitive and a repeated header is folded into one comma-separated value', async () => {
+  it('header names are case-insensitive and a repeated header is folded into one comma-separated value', async (t) => {
     const text = await answer(
+      t,
       'GET /headers HTTP/1.1\r\nHOST: x\r\nX-Tag: one\r\nx-tag: two\r\nX-TAG:three\r\nConnection: close\r\n\r\n',
     );
     expect(text).toMatch(/\r\n\r\nhost: x\nx-tag: one, two, three\nconnection: close\n$/);
     // Content-Length under any spelling, and the same length twice, is still one body.
     const echo = await answer(
+      t,
       'POST /echo HTTP/1.1\r\nhost: x\r\ncontent-LENGTH: 2\r\nContent-Length: 2\r\nconnection: close\r\n\r\nok',
     );
     expect(echo).toMatch(/\r\n\r\nok$/);
   });
 
-  it('a chunked response is hex sizes and CRLFs, ending with a chunk of size 0 (HEAD: the headers only)', async () => {
-    const text = await answer('GET /chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  it('a chunked response is hex sizes and CRLFs, ending with a chunk of size 0 (HEAD: the headers only)', async (t) => {
+    const text = await answer(t, 'GET /chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(text).toMatch(/\r\nTransfer-Encoding: chunked\r\n/);
     expect(text.split('\r\n\r\n').slice(1).join('\r\n\r\n')).toBe(
       '4\r\none\n\r\n4\r\ntwo\n\r\n7\r\n你好\n\r\n0\r\n\r\n',
     );
-    const head = await answer('HEAD /chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const head = await answer(t, 'HEAD /chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(head.endsWith('Transfer-Encoding: chunked\r\n\r\n')).toBe(true);
   });
 
-  it("a method other than GET, HEAD, POST is 405 with Allow; a known method on the wrong path is 405 with that path's Allow", async () => {
-    const del = await answer('DELETE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  it("a method other than GET, HEAD, POST is 405 with Allow; a known method on the wrong path is 405 with that path's Allow", async (t) => {
+    const del = await answer(t, 'DELETE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(statusLines(del)).toEqual(['HTTP/1.1 405 Method Not Allowed']);
     expect(del).toMatch(/^Allow: GET, HEAD, POST\r$/m);
-    const post = await answer('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    const post = await answer(
+      t,
+      'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+    );
     expect(post).toMatch(/^Allow: GET, HEAD\r$/m);
   });
 
-  it('a malformed request line or header is 400 and the connection is closed', async () => {
+  it('a malformed request line or header is 400 and the connection is closed', async (t) => {
     const cases = [
       'HELLO\r\n\r\n',
       'GET / HTTP/2.0\r\nHost: x\r\n\r\n',
@@ -224,75 +320,85 @@ describe('lab 14: the protocol, with raw sockets', () => {
       'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n',
       '\x00\x01\x02\xff garbage\r\n\r\n',
     ];
-    const before = server.matching(/ 400 Bad Request: /).length;
+    const ports: number[] = [];
     for (const request of cases) {
-      const text = await answer(request);
+      const { text, localPort } = await answerOn(t, request);
+      ports.push(localPort);
       expect(statusLines(text), JSON.stringify(request)).toEqual(['HTTP/1.1 400 Bad Request']);
       expect(text).toMatch(/^Connection: close\r$/m);
     }
-    await server.waitForLines(/ 400 Bad Request: /, before + cases.length);
+    // One log line for each, from its own connection.
+    for (const localPort of ports) await server.waitForLine(about(localPort, '400 Bad Request: '), DUE);
+    for (const localPort of ports) expect(server.matching(about(localPort, '400 '))).toHaveLength(1);
   });
 
-  it('headers over 16 KiB are 431, at once: the server does not wait for the end of a header block that never ends', async () => {
-    const c = await raw();
+  it('headers over 16 KiB are 431, at once: the server does not wait for the end of a header block that never ends', async (t) => {
+    const c = await raw(t);
     // No empty line, ever: past 16 KiB the server answers and closes instead of buffering more.
     c.socket.write(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'x'.repeat(17 * 1024)}`);
-    await c.ended;
+    await c.waitForEnd('a header block over 16 KiB');
     expect(statusLines(c.text())).toEqual(['HTTP/1.1 431 Request Header Fields Too Large']);
   });
 
-  it('a body over --max-body is 413 before the body is read', async () => {
-    const text = await answer('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 65\r\n\r\n');
+  it('a body over --max-body is 413 before the body is read', async (t) => {
+    const { text, localPort } = await answerOn(
+      t,
+      'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 65\r\n\r\n',
+    );
     expect(statusLines(text)).toEqual(['HTTP/1.1 413 Content Too Large']);
-    await server.waitForLine(/413 Content Too Large: a body of 65 bytes, over the limit of 64; closing$/);
+    await server.waitForLine(
+      about(localPort, '413 Content Too Large: a body of 65 bytes, over the limit of 64; closing$'),
+      DUE,
+    );
     const ok = await answer(
+      t,
       `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 64\r\nConnection: close\r\n\r\n${'y'.repeat(64)}`,
     );
     expect(ok.endsWith('y'.repeat(64))).toBe(true);
   });
 
-  it('slowloris: a client still sending its headers after --request-timeout-ms gets 408 and is closed', async () => {
-    const c = await raw();
+  it('slowloris: a client still sending its headers after --request-timeout-ms gets 408 and is closed', async (t) => {
+    const c = await raw(t);
     c.socket.write('GET / HTTP/1.1\r\nHost: x\r\n');
-    await c.ended;
+    await c.waitForEnd(`--request-timeout-ms ${REQUEST_TIMEOUT_MS}`, REQUEST_TIMEOUT_MS + REPLY_MS);
     expect(statusLines(c.text())).toEqual(['HTTP/1.1 408 Request Timeout']);
-    await server.waitForLine(/408 Request Timeout: request not complete after 500 ms; closing$/);
+    await server.waitForLine(
+      about(c.localPort, '408 Request Timeout: request not complete after 500 ms; closing$'),
+      DUE,
+    );
   });
 
-  it('an idle keep-alive connection is closed quietly after --keep-alive-ms', async () => {
-    const c = await raw();
-    const localPort = c.socket.localPort;
+  it('an idle keep-alive connection is closed quietly after --keep-alive-ms', async (t) => {
+    const c = await raw(t);
     c.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     await c.until(/hello/);
-    await c.ended;
-    await server.waitForLine(
-      new RegExp(`127\\.0\\.0\\.1:${localPort} idle for 1500 ms after 1 request\\(s\\): closing$`),
-    );
+    await c.waitForEnd(`--keep-alive-ms ${KEEP_ALIVE_MS}`, KEEP_ALIVE_MS + REPLY_MS);
+    await server.waitForLine(about(c.localPort, 'idle for 1500 ms after 1 request\\(s\\): closing$'), DUE);
     expect(statusLines(c.text())).toEqual(['HTTP/1.1 200 OK']);
   });
 });
 
-describe('lab 14: node:http is built on node:net', () => {
-  it("erratum (note 002): http.Server is a subclass of net.Server in Node's code, and its 'connection' event hands over a net.Socket", async () => {
+describe.concurrent('lab 14: node:http is built on node:net', () => {
+  it("erratum (note 002): http.Server is a subclass of net.Server in Node's code, and its 'connection' event hands over a net.Socket", async (t) => {
     const httpServer = http.createServer((_req, res) => res.end('ok'));
     expect(httpServer).toBeInstanceOf(net.Server);
     expect(Object.getPrototypeOf(http.Server.prototype)).toBe(net.Server.prototype);
     const connection = once(httpServer, 'connection') as Promise<[net.Socket]>;
     httpServer.listen(0, '127.0.0.1');
     await once(httpServer, 'listening');
-    onTestFinished(() => {
+    t.onTestFinished(() => {
       httpServer.closeAllConnections();
       httpServer.close();
     });
-    const res = await fetch(`http://127.0.0.1:${(httpServer.address() as net.AddressInfo).port}/`);
-    expect(await res.text()).toBe('ok');
-    const [socket] = await connection;
+    const res = await fetchText(`http://127.0.0.1:${(httpServer.address() as net.AddressInfo).port}/`);
+    expect(res.text).toBe('ok');
+    const [socket] = await settleWithin(connection, REPLY_MS, "node:http's 'connection' event");
     expect(socket).toBeInstanceOf(net.Socket);
   });
 
-  it('the raw role writes a request by hand to a node:http server and prints the raw response', async () => {
-    const lab = spawnLab('14', ['raw']);
-    expect(await lab.exited).toEqual({ exitCode: 0, signal: undefined });
+  it('the raw role writes a request by hand to a node:http server and prints the raw response', async (t) => {
+    const lab = spawnLab(t, '14', ['raw']);
+    expect(await lab.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(lab.lines).toContain('[raw] http.Server instanceof net.Server: true');
     // node:http's built-in guards, compared with this very Node's values (they differ between versions).
     const probe = http.createServer();
@@ -307,10 +413,10 @@ describe('lab 14: node:http is built on node:net', () => {
   });
 });
 
-describe('lab 14: the demo and the command line', () => {
-  it('the demo walks through keep-alive, pipelining, chunked, 405 and every error status, then node:http', async () => {
-    const lab = spawnLab('14');
-    expect(await lab.exited).toEqual({ exitCode: 0, signal: undefined });
+describe.concurrent('lab 14: the demo and the command line', () => {
+  it('the demo walks through keep-alive, pipelining, chunked, 405 and every error status, then node:http', async (t) => {
+    const lab = spawnLab(t, '14');
+    expect(await lab.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
     expect(lab.matching(/\(request 3 on this connection\)$/)).toHaveLength(1);
     for (const status of [
       '400 Bad Request',
@@ -324,13 +430,22 @@ describe('lab 14: the demo and the command line', () => {
     expect(lab.stderr).toEqual([]);
   });
 
-  it('a bad flag value is one line on stderr and exit code 2; SIGTERM stops the server with exit code 0', async () => {
-    const bad = spawnLab('14', ['server', '--max-body', 'lots']);
-    expect(await bad.exited).toEqual({ exitCode: 2, signal: undefined });
+  it('a bad flag value is one line on stderr and exit code 2; SIGTERM stops the server with exit code 0', async (t) => {
+    const bad = spawnLab(t, '14', ['server', '--max-body', 'lots']);
+    // A server of its own to stop (the shared one is serving the tests beside this one), once it has served.
+    const own = await startServer(t);
+    expect(await bad.waitForExit()).toEqual({ exitCode: 2, signal: undefined });
     expect(bad.stderr).toEqual([
       "error: --max-body must be a whole number from 0 to 9007199254740991, got 'lots'",
     ]);
-    expect(await server.stop()).toEqual({ exitCode: 0, signal: undefined });
+    const c = await raw(t, own.port);
+    c.socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await c.waitForEnd('Connection: close');
+    expect(statusLines(c.text())).toEqual(['HTTP/1.1 200 OK']);
+    own.lab.stop();
+    expect(await own.lab.waitForExit()).toEqual({ exitCode: 0, signal: undefined });
+    expect(own.lab.stderr).toEqual([]);
+    // Nor has the shared server written to stderr, whatever the tests beside this one have sent it so far.
     expect(server.stderr).toEqual([]);
   });
 });
