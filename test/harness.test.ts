@@ -134,6 +134,22 @@ describe.concurrent('the test harness', () => {
     expect(await lab.waitForLine(/one/, { failOn: /three/ })).toBeTruthy();
   });
 
+  it('waitForExit with failOn fails at the first matching line, printed before the wait or during it', async (t) => {
+    const lab = spawnFile(t, talker);
+    lab.write('one\n');
+    await lab.waitForLine(/you said: one/);
+    const early = await lab.waitForExit({ failOn: /you said: one/ }).catch((e: Error) => e);
+    expect((early as Error).message).toMatch(
+      /^talker\.ts printed '\[fixture\] you said: one' \(matching \/you said: one\/\) before exiting/,
+    );
+    const waiting = lab.waitForExit({ failOn: /you said: two/ }).catch((e: Error) => e);
+    lab.write('two\n');
+    expect(((await waiting) as Error).message).toMatch(/printed '\[fixture\] you said: two'/);
+    // Without a matching line it is the exit that counts.
+    lab.endInput();
+    expect(await lab.waitForExit({ failOn: /you said: three/ })).toMatchObject({ signal: undefined });
+  });
+
   it('failOn counts only lines before the n-th match: waitForLines names how many it saw', async (t) => {
     const lab = spawnFile(t, talker);
     lab.write('x 1\nx 2\nend\nx 3\n');

@@ -65,7 +65,7 @@ export interface LabProcess {
   /** The `listening on HOST:PORT` line: the real host and port of a server started with `--port 0`. */
   listening(options?: WaitOptions): Promise<{ host: string; port: number }>;
   /** Resolves when the process has exited; with `within` or `quiet`, rejects with the output if it is still running then. */
-  waitForExit(options?: Pick<WaitOptions, 'within' | 'quiet'>): Promise<Exit>;
+  waitForExit(options?: Pick<WaitOptions, 'within' | 'quiet' | 'failOn'>): Promise<Exit>;
   /** Lines printed so far that match. */
   matching(pattern: RegExp): RegExpMatchArray[];
   write(text: string): void;
@@ -268,12 +268,25 @@ function start(
     },
     waitForExit(o = {}) {
       if (done) return exited;
-      const effective = { ...watcher.defaults, ...o };
+      // The file's failOn default is about the line it guards, not about an exit: only an explicit one counts.
+      const { failOn, ...rest } = o;
+      const effective = { ...watcher.defaults, ...rest, failOn: undefined };
       return new Promise<Exit>((resolve, reject) => {
         const cancel = watcher.guard(effective, 'was still running', (why) =>
           reject(new Error(watcher.describe(why))),
         );
+        // A line that says the run went wrong ends the wait at once (the exit would only come later).
+        const check = () => {
+          const [line] = failOn ? watcher.matching(failOn) : [];
+          if (!line) return;
+          watcher.onOutput.delete(check);
+          cancel();
+          reject(new Error(watcher.describe(`printed '${line.input}' (matching ${failOn}) before exiting`)));
+        };
+        if (failOn) watcher.onOutput.add(check);
+        check();
         exited.then((e) => {
+          watcher.onOutput.delete(check);
           cancel();
           resolve(e);
         });

@@ -91,7 +91,8 @@ export class LineWatcher {
     for (const reset of [...this.onOutput]) reset();
   }
 
-  private readonly onOutput = new Set<() => void>();
+  /** Called on every new piece of output (the quiet deadlines, a waitForExit with failOn). */
+  readonly onOutput = new Set<() => void>();
 
   /** Arms the `within` and `quiet` deadlines of one wait; `fail` gets the reason. Returns the cancel. */
   guard(options: WaitOptions, what: string, fail: (reason: string) => void): () => void {
