@@ -24,6 +24,5 @@ export default defineConfig({
     // Tests mostly wait on the labs they start, so more files run at once than there are cores
     // (measured on 2 cores: 173 s with the default of one worker, 109 s with four).
     maxWorkers: 4,
-    maxConcurrency: 20,
   },
 });
