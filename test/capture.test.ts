@@ -183,7 +183,7 @@ describe('sequence diagram', () => {
     expect(g).toContain('P1->>P2: IGMPv3 report join 239.255.42.99');
     expect(g).toContain('P1->>P2: IGMPv3 report leave 239.255.42.99');
     expect(structure(g)).toEqual([
-      'IGMP first: join 239.255.42.99',
+      'IGMP first: joins',
       'IGMP last: leaves only',
       'IGMP groups: 239.255.42.99',
     ]);

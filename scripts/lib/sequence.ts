@@ -405,14 +405,15 @@ export function structure(mmd: string, options: { bareAcks?: boolean } = {}): st
       out.push(`${from}>${n(m[2] as string)} ${m[3]}${m[4] !== undefined ? ` len=${m[4]}` : ''}`);
     }
   }
-  // Which reports, how many and how merged is the timer's call. Compared: the first record of the first
-  // report (the first join), whether the last report only leaves, and every group any report names.
+  // Which reports, how many and how merged is the timer's call, and so is which of two groups joined at once
+  // is reported first. Compared: that the first report joins, whether the last one only leaves, and every
+  // group any report names.
   if (igmp.length) {
     const records = (r: string) => r.replace(/^IGMP\S* report /, '').split(', ');
     const groups = [...new Set(igmp.flatMap((r) => records(r).map((x) => x.split(' ').at(-1))))].sort();
     const last = records(igmp.at(-1) as string);
     out.push(
-      `IGMP first: ${records(igmp[0] as string)[0]}`,
+      `IGMP first: ${records(igmp[0] as string).every((x) => x.startsWith('join ')) ? 'joins' : records(igmp[0] as string).join(', ')}`,
       `IGMP last: ${last.every((x) => x.startsWith('leave ')) ? 'leaves only' : last.join(', ')}`,
       `IGMP groups: ${groups.join(', ')}`,
     );
