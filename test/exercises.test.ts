@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { root, spawnFile } from './helpers/lab.ts';
+import { busy, root, spawnFile } from './helpers/lab.ts';
 
 // Each test runs the real CLIs, and grading starts vitest in a child process: seconds per run, more under load.
 vi.setConfig({ testTimeout: 40_000 });
@@ -181,7 +181,7 @@ describe('npm run grade', () => {
     fs.writeFileSync(exercise(), reference());
     await watch.waitForLine(/^── .* grading… \(.*91-greeter\.ts changed\) ──$/);
     // Said on the file system's event, not after the debounce or vitest's start-up (measured: 10–60 ms).
-    expect(performance.now() - saved).toBeLessThan(200);
+    expect(performance.now() - saved).toBeLessThan(200 * busy); // 200 ms on an idle machine, more under load
     await watch.waitForLine(/✓ passed/);
     const after = watch.lines.slice(before);
     const announced = after.findIndex((l) => /grading… \(/.test(l));

@@ -54,7 +54,13 @@ const bugs: [string, string, RegExp][] = [
   ['crash-on-missing', 'missing', /^the program exited with code 1: the server closed A's connection/],
   ['no-length', 'missing', /^A received a response without Content-Length$/],
   ['close-each', 'keep-alive', /^the server closed A's connection \(EOF\)/],
-  ['data-is-request', 'framing', /^A waited 3000 ms for the status line "HTTP\/1\.1 200 OK\\r\\n"/],
+  // One 'data' taken as one request: it waits for the rest of a request that already came (a timeout), or,
+  // when the kernel merged some of the pieces, answers 400 to a valid request; which one is the chunking's call.
+  [
+    'data-is-request',
+    'framing',
+    /^A (waited 3000 ms for the status line "HTTP\/1\.1 200 OK\\r\\n"|expected the status 200 and received 400)/,
+  ],
   ['ignore-body', 'framing', /^A expected the status 200 and received 400$/],
   ['one-at-a-time', 'concurrent', /^C waited 3000 ms for the status line/],
   ['no-final-chunk', 'chunked', /^A waited 3000 ms for the next chunk/],
