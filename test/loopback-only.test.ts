@@ -2,7 +2,7 @@
 // network namespace whose only interface is lo, and print the same timeline there as on this host.
 // Needs Linux, root and iproute2 (`ip netns`), and tcpdump for the captures; elsewhere the tests are skipped
 // with the reason printed.
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,7 +64,11 @@ describe.concurrent('nothing leaves the machine', () => {
           expect(links.stdout.split('\n').map((l) => l.split(':')[1]?.trim())).toEqual(['lo']);
           expect((await execa('ip', ['-n', ns, '-4', 'route', 'show'])).stdout).toBe('');
 
-          const node = [process.execPath, '--import', 'tsx', '--throw-deprecation', lab.file];
+          // Lab 12 on the host shares its group with every other multicast test running there: one that is a
+          // member keeps lo in the group, and the demo rightly reports the extra datagram. A group of this run's own
+          // (the timeline has no numbers) keeps the host's run the usual one.
+          const own = id === '12' ? ['--host', `239.255.${1 + randomInt(250)}.${1 + randomInt(250)}`] : [];
+          const node = [process.execPath, '--import', 'tsx', '--throw-deprecation', lab.file, ...own];
           const options = { cwd: root, reject: false, env: { FORCE_COLOR: '0', NO_COLOR: '1' } } as const;
           const inside = execa('ip', ['netns', 'exec', ns, ...node], options);
           const onHost = execa(node[0] as string, node.slice(1), options);
