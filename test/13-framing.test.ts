@@ -7,6 +7,7 @@ import { seededRandom } from '../labs/lib/random.ts';
 import {
   type LabProcess,
   labFile,
+  noTest,
   REPLY_MS,
   STARTUP_MS,
   setWaitDefaults,
@@ -24,13 +25,6 @@ type Lab13 = typeof import('../labs/13-framing.ts');
 const { readFrames, readLines, encodeFrame } = (await import(labFile('13'))) as Lab13;
 
 const MiB = 1024 * 1024;
-
-/**
- * The context for a process that a describe's tests share (started in beforeAll): no test's end stops it (the old
- * call without a context would give it to whichever test vitest counts as current, and tests run concurrently
- * here); the harness kills it when the file is done.
- */
-const noTest: TestHooks = { onTestFinished: () => {}, onTestFailed: () => {} };
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   const all: T[] = [];

@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   type LabProcess,
+  noTest,
   REPLY_MS,
   STARTUP_MS,
   setWaitDefaults,
@@ -43,8 +44,6 @@ const CLIENT_MS = STARTUP_MS + KEEP_ALIVE_MS + REPLY_MS;
 // the server start one of their own.
 let server: LabProcess;
 let port: number;
-/** No test owns the shared server (no test's end stops it); the harness kills it when the file is done. */
-const noTest: TestHooks = { onTestFinished: () => {}, onTestFailed: () => {} };
 let base: string;
 beforeAll(async () => {
   server = spawnLab(noTest, '14', serverArgs);

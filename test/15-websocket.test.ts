@@ -9,7 +9,15 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { busy, type LabProcess, REPLY_MS, setWaitDefaults, spawnLab, type TestHooks } from './helpers/lab.ts';
+import {
+  busy,
+  type LabProcess,
+  noTest,
+  REPLY_MS,
+  setWaitDefaults,
+  spawnLab,
+  type TestHooks,
+} from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
 import { settleWithin } from './helpers/watch.ts';
 
@@ -606,13 +614,6 @@ async function runCase(t: TestHooks, port: number, c: Case): Promise<string[]> {
   expect(frames.filter((f) => f.masked || f.rsv !== 0)).toEqual([]);
   return frames.map((f) => show(f.op, f.payload));
 }
-
-/**
- * The context for a server that a describe's tests share (started in beforeAll): no test's end stops it (the old
- * call without a context would give it to whichever test vitest counts as current, and tests run concurrently
- * here); the harness kills it when the file is done.
- */
-const noTest: TestHooks = { onTestFinished: () => {}, onTestFailed: () => {} };
 
 async function startServer(t: TestHooks, ...flags: string[]): Promise<{ lab: LabProcess; port: number }> {
   const lab = spawnLab(t, '15', ['server', '--port', '0', ...flags]);

@@ -138,6 +138,13 @@ export function definedOnly<T extends object>(o: T): Partial<T> {
 /** What a test's context gives the harness: its own cleanup and failure hooks (vitest's TestContext). */
 export type TestHooks = Pick<TestContext, 'onTestFinished' | 'onTestFailed'>;
 
+/**
+ * The context for a process that a describe's tests share (started in beforeAll): no test's end stops it (the old
+ * call without a context would give it to whichever test vitest counts as current, and in a concurrent file that
+ * is any of them); the afterAll above kills it when the file is done.
+ */
+export const noTest: TestHooks = { onTestFinished: () => {}, onTestFailed: () => {} };
+
 export function isContext(value: unknown): value is TestHooks {
   return (
     (typeof value === 'object' || typeof value === 'function') &&
