@@ -196,19 +196,23 @@ suite('hostile peers: every server survives them', { timeout: 30_000 }, () => {
     },
   );
 
-  it('lab 02: 640 MiB with no end is only counted; RSS does not grow with it and the next client is answered', async () => {
+  it('lab 02: 1 GiB with no end is only counted; RSS does not grow with it and the next client is answered', async () => {
     // --half-open: the server may still answer after the client's FIN (chapter 02).
     const { lab, port, before } = await start('02', ['--half-open']);
-    // Read at full speed, the garbage collector's working set is the growth (Node 26: +70 MiB after 128 MiB
-    // as after 1 GiB): what must not happen is growth with the input. So: 128 MiB, then 512 MiB more.
-    expect((await stream(port, 128 * MiB)).sent).toBe(128 * MiB);
+    // Read at full speed, the growth is the garbage collector's working set: the 64 KiB read buffers live
+    // outside V8's heap, are freed in batches, and malloc keeps their pages. Measured on Node 22-26: +36 to +62
+    // MiB after 128 MiB, +36 to +86 MiB after 640 MiB, in no order (Node 24 levels off at ~86 MiB). What must not
+    // happen is growth with the input: a server that kept an eighth of what it read would grow by 96 MiB more
+    // over the last 768 MiB, and be at 128 MiB in all (one that keeps it all, by 768 MiB, or dies making a string
+    // of it, as lab 07 and chat v1 did).
+    expect((await stream(port, 256 * MiB)).sent).toBe(256 * MiB);
     const first = rss(lab.pid) - before;
-    expect((await stream(port, 512 * MiB)).sent).toBe(512 * MiB);
-    const grown = expectHealthy(lab, before, 96 * MiB);
+    expect((await stream(port, 768 * MiB)).sent).toBe(768 * MiB);
+    const grown = expectHealthy(lab, before, 128 * MiB);
     console.log(
-      `lab 02: RSS +${(first / MiB).toFixed(1)} MiB after 128 MiB, +${(grown / MiB).toFixed(1)} MiB after 640 MiB`,
+      `lab 02: RSS +${(first / MiB).toFixed(1)} MiB after 256 MiB, +${(grown / MiB).toFixed(1)} MiB after 1 GiB`,
     );
-    expect(grown - first, 'growth after 4 times more input').toBeLessThan(32 * MiB);
+    expect(grown - first, 'growth over the last 768 MiB').toBeLessThan(96 * MiB);
     const next = await connectClient(port);
     next.socket.end('hi');
     await next.waitForLine(/^you sent 2 bytes$/);
