@@ -71,7 +71,23 @@ const udp = (from: number, to?: number) => (convs: readonly string[]) =>
 
 export const scenes: readonly Scene[] = [
   // 02 part 1: the server's event loop is blocked for 1 s: the handshake is done long before 'connection'.
-  { lab: '02', name: 'handshake', pick: of('tcp', 0) },
+  {
+    lab: '02',
+    name: 'handshake',
+    pick: of('tcp', 0),
+    // Compared: the handshake, that its last ACK is on the wire before the server's JavaScript meets the
+    // connection, and the server's FIN. Not what follows it: the demo destroys its clients once the server
+    // process is gone, and once, on a loaded Node 20, the client's side answered with a RST too (how a
+    // connection ends is part 3's subject).
+    essence: (mmd) => {
+      const shape = structure(mmd);
+      const fin = shape.findIndex((s) => s.startsWith('P2>P1 FIN'));
+      const lines = mmd.split('\n');
+      const acked = lines.findIndex((l) => /^\s*P1->>P2: ACK seq=1 ack=1 /.test(l));
+      const met = lines.findIndex((l) => l.includes('[server] connection from'));
+      return [...shape.slice(0, fin + 1), `handshake done before 'connection': ${acked >= 0 && acked < met}`];
+    },
+  },
   // 02 part 2: 'hello' and FIN, with allowHalfOpen false (Node ends our side at 'end') and true (a reply).
   { lab: '02', name: 'half-close-default', pick: of('tcp', 3) },
   { lab: '02', name: 'half-close-allow', pick: of('tcp', 4) },
