@@ -214,7 +214,10 @@ interface Case {
 
 const A = (n: number) => 'a'.repeat(n);
 const B = (n: number) => Buffer.alloc(n, 0xfe);
-const KOSME = 'κόσμε';
+/** Autobahn's κόσμε: its ό is U+1F79 (E1 BD B9, three bytes), not the two-byte U+03CC. */
+const KOSME = '\u03ba\u1f79\u03c3\u03bc\u03b5';
+/** Where κόσμε's characters end, in bytes: 2, 5, 7, 9, 11. */
+const KOSME_ENDS = [...KOSME].map((_, i) => Buffer.byteLength([...KOSME].slice(0, i + 1).join('')));
 const valid = 'Hello-µ@ßöäüàá-UTF-8!!';
 /** Splits a payload into one frame per byte: text, then continuations. */
 const perByte = (bytes: Buffer) =>
@@ -222,28 +225,113 @@ const perByte = (bytes: Buffer) =>
     frame(i === 0 ? OP.text : OP.continuation, Buffer.from([b]), { fin: i === bytes.length - 1 }),
   );
 
-const invalidUtf8: [string, number[]][] = [
-  [
-    '6.3.1 κόσμε then a UTF-16 surrogate (ED A0 80)',
-    [...Buffer.from(KOSME), 0xed, 0xa0, 0x80, ...Buffer.from('edited')],
-  ],
-  ['6.8.1 a 5-byte sequence (F8 88 80 80 80)', [0xf8, 0x88, 0x80, 0x80, 0x80]],
-  ['6.11.5 a code point past U+10FFFF (F4 90 80 80)', [0xf4, 0x90, 0x80, 0x80]],
-  ['6.12.1 a lone continuation byte (80)', [0x80]],
-  ['6.14.6 a 2-byte sequence cut short by the end of the message (DF)', [0xdf]],
-  ['6.16.1 an impossible byte (FE)', [0xfe]],
-  ['6.17.1 an overlong "/" (C0 AF)', [0xc0, 0xaf]],
-  ['6.20.1 a single surrogate U+D800 (ED A0 80)', [0xed, 0xa0, 0x80]],
+/** Autobahn's 6.3.1: κόσμε, a UTF-16 surrogate (ED A0 80), then 'edited'. */
+const KOSME_SURROGATE = Buffer.from([...Buffer.from(KOSME), 0xed, 0xa0, 0x80, ...Buffer.from('edited')]);
+
+const hex = (h: string) => Buffer.from(h, 'hex');
+const bytesFrom = (first: number, end: number) =>
+  Buffer.from(Array.from({ length: end - first }, (_, i) => first + i));
+const all = (valid: boolean, hexes: string[]): [boolean, Buffer][] => hexes.map((h) => [valid, hex(h)]);
+/** 6.22's noncharacters: EF BF BE/BF, then U+nFFFE and U+nFFFF of every plane (F0 8F BF BE/BF would be overlong). */
+const nonCharacters = [
+  'efbfbe',
+  'efbfbf',
+  ...['f0', 'f1', 'f2', 'f3', 'f4'].flatMap((z1) =>
+    (z1 === 'f4' ? ['8f'] : ['8f', '9f', 'af', 'bf']).flatMap((z2) =>
+      ['be', 'bf'].map((z3) => `${z1}${z2}bf${z3}`).filter((z) => !z.startsWith('f08f')),
+    ),
+  ),
 ];
-const validUtf8: [string, string][] = [
-  ['6.2.1 Latin-1 range', valid],
-  ['6.5.1 one byte (U+0024)', 'hello$world'],
-  ['6.5.2 two bytes (U+00A2)', 'hello¢world'],
-  ['6.5.3 three bytes (U+20AC)', 'hello€world'],
-  ['6.5.4 four bytes (U+24B62)', 'hello\u{24b62}world'],
-  ['6.5.5 Greek', KOSME],
-  ['6.22.1 noncharacter U+FFFE is still valid UTF-8', '\ufffe'],
-  ['6.22.34 the last code point U+10FFFF', '\u{10ffff}'],
+const missingLast = [
+  'c0',
+  'e080',
+  'f08080',
+  'f8808080',
+  'fc80808080',
+  'df',
+  'efbf',
+  'f7bfbf',
+  'fbbfbfbf',
+  'fdbfbfbfbf',
+];
+/**
+ * Autobahn's 6.5 to 6.23, one group per subsection: Markus Kuhn's UTF-8 decoder stress test, each payload
+ * with whether it is valid UTF-8. A valid one is echoed; an invalid one closes the connection with 1007.
+ */
+const utf8Groups: [string, [boolean, Buffer][]][] = [
+  [
+    'some valid UTF-8',
+    ['hello$world', 'hello¢world', 'hello€world', 'hello\u{24b62}world', KOSME].map((t) => [
+      true,
+      Buffer.from(t),
+    ]),
+  ],
+  [
+    'every prefix of κόσμε (whole only where it ends on a character)',
+    [...Buffer.from(KOSME)].map((_, i) => [
+      KOSME_ENDS.includes(i + 1),
+      Buffer.from(KOSME).subarray(0, i + 1),
+    ]),
+  ],
+  ['the first sequence of each length', all(true, ['00', 'c280', 'e0a080', 'f0908080'])],
+  ['the first 5- and 6-byte sequences (past U+10FFFF)', all(false, ['f888808080', 'fc8480808080'])],
+  ['the last sequence of each length', all(true, ['7f', 'dfbf', 'efbfbf', 'f48fbfbf'])],
+  [
+    'the last 4-, 5- and 6-byte sequences (past U+10FFFF)',
+    all(false, ['f7bfbfbf', 'fbbfbfbfbf', 'fdbfbfbfbfbf']),
+  ],
+  ['other boundaries', [...all(true, ['ed9fbf', 'ee8080', 'efbfbd', 'f48fbfbf']), [false, hex('f4908080')]]],
+  [
+    'unexpected continuation bytes',
+    [
+      ...all(false, ['80', 'bf', '80bf', '80bf80', '80bf80bf', '80bf80bf80', '80bf80bf80bf']),
+      [false, bytesFrom(0x80, 0xbf)],
+    ],
+  ],
+  [
+    'lonely start bytes, each followed by a space',
+    [
+      [0xc0, 0xdf],
+      [0xe0, 0xef],
+      [0xf0, 0xf7],
+      [0xf8, 0xfb],
+      [0xfc, 0xfd],
+    ].map(([first, end]) => [
+      false,
+      Buffer.from([...bytesFrom(first as number, end as number)].flatMap((c) => [c, 0x20])),
+    ]),
+  ],
+  ['sequences with their last continuation byte missing', all(false, missingLast)],
+  ['those ten concatenated', all(false, [missingLast.join('')])],
+  ['impossible bytes', all(false, ['fe', 'ff', 'fefeffff'])],
+  ['an overlong "/"', all(false, ['c0af', 'e080af', 'f08080af', 'f8808080af', 'fc80808080af'])],
+  [
+    'the longest overlong sequences',
+    all(false, ['c1bf', 'e09fbf', 'f08fbfbf', 'f887bfbfbf', 'fc83bfbfbfbf']),
+  ],
+  ['an overlong NUL', all(false, ['c080', 'e08080', 'f0808080', 'f880808080', 'fc8080808080'])],
+  [
+    'single UTF-16 surrogates',
+    all(false, ['eda080', 'edadbf', 'edae80', 'edafbf', 'edb080', 'edbe80', 'edbfbf']),
+  ],
+  [
+    'paired UTF-16 surrogates',
+    all(false, [
+      'eda080edb080',
+      'eda080edbfbf',
+      'edadbfedb080',
+      'edadbfedbfbf',
+      'edae80edb080',
+      'edae80edbfbf',
+      'edafbfedb080',
+      'edafbfedbfbf',
+    ]),
+  ],
+  ['noncharacters (valid UTF-8)', all(true, nonCharacters)],
+  [
+    'the Specials block, U+FFF9 to U+FFFF (valid)',
+    all(true, ['efbfb9', 'efbfba', 'efbfbb', 'efbfbc', 'efbfbd', 'efbfbe', 'efbfbf']),
+  ],
 ];
 
 /** An Autobahn case and its next two numbers: the same frames one write() per frame, then one byte at a time. */
@@ -542,12 +630,12 @@ const cases: Case[] = [
     send: [frame(OP.text, 'Hello-µ@ßöä', { fin: false }), frame(OP.continuation, 'üàá-UTF-8!!')],
     expect: [`text:${valid}`, 'close:1000'],
   },
-  ...validUtf8.map(([what, text]) => ({
-    id: what.split(' ')[0] as string,
-    what: `valid UTF-8 is echoed: ${what.slice(what.indexOf(' ') + 1)}`,
-    send: [frame(OP.text, text)],
-    expect: [show(OP.text, text), 'close:1000'],
-  })),
+  {
+    id: '6.2.1',
+    what: 'valid UTF-8 in one frame is echoed',
+    send: [frame(OP.text, valid)],
+    expect: [`text:${valid}`, 'close:1000'],
+  },
   {
     id: '6.2.3',
     what: 'valid UTF-8 in one-byte fragments (every character cut apart) is echoed whole',
@@ -560,16 +648,16 @@ const cases: Case[] = [
     send: perByte(Buffer.from(KOSME)),
     expect: [`text:${KOSME}`, 'close:1000'],
   },
-  ...invalidUtf8.map(([what, bytes]) => ({
-    id: what.split(' ')[0] as string,
-    what: `invalid UTF-8 closes with 1007: ${what.slice(what.indexOf(' ') + 1)}`,
-    send: [frame(OP.text, Buffer.from(bytes))],
+  {
+    id: '6.3.1',
+    what: 'invalid UTF-8 (κόσμε, a surrogate ED A0 80, "edited") in one frame: 1007',
+    send: [frame(OP.text, KOSME_SURROGATE)],
     expect: ['close:1007'],
-  })),
+  },
   {
     id: '6.3.2',
     what: 'invalid UTF-8 in one-byte fragments: 1007',
-    send: perByte(Buffer.from(invalidUtf8[0]?.[1] as number[])),
+    send: perByte(KOSME_SURROGATE),
     expect: ['close:1007'],
   },
   {
@@ -599,6 +687,14 @@ const cases: Case[] = [
     noClose: true,
     expect: ['close:1007'],
   },
+  ...utf8Groups.flatMap(([group, payloads], g) =>
+    payloads.map(([ok, bytes], i) => ({
+      id: `6.${g + 5}.${i + 1}`,
+      what: `${group}: ${bytes.toString('hex').slice(0, 32) || 'empty'} ${ok ? 'is echoed' : 'closes with 1007'}`,
+      send: [frame(OP.text, bytes)],
+      expect: ok ? [show(OP.text, bytes), 'close:1000'] : ['close:1007'],
+    })),
+  ),
   // 7: the close handshake
   {
     id: '7.1.1',
@@ -1216,6 +1312,34 @@ describe.concurrent('lab 15: WebSocket', () => {
         expect(await runCase(t, port, c)).toEqual(c.expect);
       });
     }
+
+    it("the cases are Autobahn's sections 1 to 7, by its numbers, every one but 6.4.3 and 6.4.4 (x.N are our own)", () => {
+      // Autobahn's case tree (autobahntestsuite/case/): how many cases each numbered group of sections 1-7 holds.
+      const tree: [string, number][] = [
+        ['1.1', 8],
+        ['1.2', 8],
+        ['2', 11],
+        ['3', 7],
+        ['4.1', 5],
+        ['4.2', 5],
+        ['5', 20],
+        ...[3, 4, 2, 4, 5, 11, 4, 2, 4, 3, 5, 8, 5, 10, 1, 3, 5, 5, 5, 7, 8, 34, 7].map(
+          (n, i): [string, number] => [`6.${i + 1}`, n],
+        ),
+        ['7.1', 6],
+        ['7.3', 6],
+        ['7.5', 1],
+        ['7.7', 13],
+        ['7.9', 9],
+        ['7.13', 2],
+      ];
+      const autobahn = tree.flatMap(([group, n]) => Array.from({ length: n }, (_, i) => `${group}.${i + 1}`));
+      const ours = cases.map((c) => c.id).filter((id) => !id.startsWith('x.'));
+      expect(new Set(ours).size).toBe(ours.length);
+      expect([...autobahn.filter((id) => !ours.includes(id))]).toEqual(['6.4.3', '6.4.4']);
+      expect(ours.filter((id) => !autobahn.includes(id))).toEqual([]);
+      expect(ours).toHaveLength(244); // of 246
+    });
   });
 
   it('a message over --max-size is closed with 1009 as soon as the header says so, and a fragmented one when its fragments add up past it', async (t) => {
