@@ -154,7 +154,7 @@ function createChatServer(limits: Limits, log: Log) {
       }
     }
     const line = raw.trim();
-    // A blank line is not activity: '\n' once a second must not hold a place in the room for ever.
+    // A blank line is not activity: '\n' once a second must not hold a place in the room forever.
     if (line === '') return;
     user.said++;
     user.idle.refresh();

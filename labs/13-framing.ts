@@ -7,51 +7,15 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { fatal, parseLabArgs } from './lib/cli.ts';
-import { onLines } from './lib/lines.ts';
+import { type Chunks, FramingError, onLines, readLines } from './lib/lines.ts';
 import { describeError, hostPort, type Log, logger, printListening } from './lib/log.ts';
 import { stopOnSignal } from './lib/server.ts';
 
-/** What a framer throws: the peer broke the framing, so the connection cannot go on. */
-export class FramingError extends Error {}
+// The line framer lives in labs/lib/lines.ts, where every lab that reads lines uses it; the tests take it from here.
+export { FramingError, readLines };
 
-/** Anything that hands out chunks: a socket, or (in the tests) an array of Buffers. */
-type Chunks = AsyncIterable<Buffer> | Iterable<Buffer>;
-
-const LF = 0x0a;
-const CR = 0x0d;
 const HEADER = 4;
 const MiB = 1024 * 1024;
-
-// #region line-decoder
-/**
- * Delimiter framing: one string per line ('\n' or '\r\n' ends it). A line longer than `maxBytes` (counted in
- * bytes, without its ending) or a stream that ends inside a line throws: nothing is buffered past the limit.
- */
-export async function* readLines(source: Chunks, maxBytes: number): AsyncGenerator<string> {
-  let parts: Buffer[] = []; // the start of a line that has not ended yet
-  let have = 0;
-  for await (const chunk of source) {
-    let rest = chunk;
-    // '\n' never occurs inside a multi-byte UTF-8 character, so splitting the bytes here keeps characters whole.
-    for (let nl = rest.indexOf(LF); nl !== -1; nl = rest.indexOf(LF)) {
-      let line = Buffer.concat([...parts, rest.subarray(0, nl)]);
-      rest = rest.subarray(nl + 1);
-      parts = [];
-      have = 0;
-      if (line.at(-1) === CR) line = line.subarray(0, -1);
-      if (line.length > maxBytes) throw new FramingError(`line longer than ${maxBytes} bytes`);
-      yield line.toString('utf8');
-    }
-    if (rest.length > 0) {
-      parts.push(rest);
-      have += rest.length;
-    }
-    // The unended line may still end with '\r\n': one byte more than the limit is allowed for its '\r'.
-    if (have > maxBytes + 1) throw new FramingError(`line longer than ${maxBytes} bytes`);
-  }
-  if (have > 0) throw new FramingError(`the stream ended inside a line (${have} bytes and no '\\n')`);
-}
-// #endregion line-decoder
 
 // #region frame-encoder
 /** Length-prefix framing: a 4-byte big-endian unsigned length, then that many payload bytes. */

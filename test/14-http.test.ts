@@ -339,6 +339,33 @@ describe.concurrent('lab 14: the protocol, with raw sockets', () => {
     expect(statusLines(c.text())).toEqual(['HTTP/1.1 431 Request Header Fields Too Large']);
   });
 
+  it('a request body in Transfer-Encoding is 501 and the connection is closed: its chunks are never read as the next request', async (t) => {
+    const chunked = 'Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n';
+    const cases = [
+      `POST /echo HTTP/1.1\r\nHost: x\r\n${chunked}`,
+      // Both lengths (the request-smuggling pair): Transfer-Encoding would win (RFC 9112), so it is refused too.
+      `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n${chunked}`,
+    ];
+    for (const request of cases) {
+      const c = await raw(t);
+      // The client never ends its side: the FIN that `waitForEnd` sees is the server's.
+      c.socket.write(request);
+      await c.waitForEnd(JSON.stringify(request.slice(0, 60)));
+      const text = c.text();
+      expect(statusLines(text), JSON.stringify(request)).toEqual(['HTTP/1.1 501 Not Implemented']);
+      expect(text).toMatch(/^Connection: close\r$/m);
+      expect(text.endsWith('request bodies in Transfer-Encoding are not supported here\n')).toBe(true);
+      await server.waitForLine(
+        about(
+          c.localPort,
+          '501 Not Implemented: request bodies in Transfer-Encoding are not supported here; closing$',
+        ),
+        DUE,
+      );
+      expect(loggedFrom(c.localPort)).toHaveLength(0);
+    }
+  });
+
   it('a body over --max-body is 413 before the body is read', async (t) => {
     const { text, localPort } = await answerOn(
       t,

@@ -79,6 +79,9 @@ describe.concurrent('a bad number is one line on stderr and exit code 2', () => 
     [['09', '--every', '0'], "--every must be a whole number from 1 to 60000, got '0'"],
     [['06', '--mib', '3'], "--mib must be a whole number from 16 to 65536, got '3'"],
     [['06', 'extra'], "unexpected argument 'extra' (try npm run bench 06 -- --help)"],
+    [['14', '--requests', 'abc'], "--requests must be a whole number from 1 to 10000000, got 'abc'"],
+    [['14', '--rounds', '0'], "--rounds must be a whole number from 1 to 1000, got '0'"],
+    [['14', '--nope'], "Unknown option '--nope' (try npm run bench 14 -- --help)"],
     [['99'], "no lab '99'; closest:"],
   ])('bench %j', async (args, message) => {
     const r = await run('bench.ts', args, null);
@@ -100,6 +103,11 @@ describe.concurrent('--help is made from the flags, so it lists every one', () =
     ['bench.ts', [], ['usage: npm run bench [NN [-- FLAGS of the benchmark]]', '09']],
     ['bench.ts', ['09'], ['--messages N', '--every MS', 'default 100', 'default 50']],
     ['bench.ts', ['06'], ['--mib N', '16 to 65536']],
+    [
+      'bench.ts',
+      ['14'],
+      ['usage: npm run bench 14', '--requests N', '--rounds N', 'default 5000', 'default 3'],
+    ],
   ] as const)('%s %j --help', async (file, before, words) => {
     const r = await run(file, [...before, '--help'], file === 'bench.ts' ? null : fixture);
     expect(r.exitCode, r.stderr).toBe(0);

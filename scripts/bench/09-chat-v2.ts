@@ -39,7 +39,7 @@ const sizes = (positionals[0] ?? '10,100,1000')
   .map((n) => intArg('each client count', n, 1, 100_000));
 const PACED_MESSAGES = values.messages;
 const PACED_EVERY_MS = values.every;
-// Nothing here may run for ever: each wait gives up after this long and the row says what was missing.
+// Nothing here may run forever: each wait gives up after this long and the row says what was missing.
 const WAIT_MS = 60_000;
 
 /** Resident set size of a process, and its peak, in MB (Linux /proc; elsewhere 'n/a'). */

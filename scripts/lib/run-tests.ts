@@ -204,7 +204,7 @@ export function runLabTests(options: RunOptions, prepared?: PreparedRun): Promis
   };
   for (const s of stopSignals) process.on(s, stop);
   // Once vitest has exited, whatever is left is killed at once: a leftover that holds vitest's stdout would
-  // otherwise keep the pipe (and this run) open for ever.
+  // otherwise keep the pipe (and this run) open forever.
   let ending: Promise<number> | undefined;
   child.on('exit', () => {
     ending = jail.end();
