@@ -195,8 +195,12 @@ describe.concurrent('lab 12: multicast', () => {
     async (t) => {
       const group = randomGroup();
       const other = nextGroup(group);
-      const { lab, port } = await receiver(t, group);
-      const bystander = await openUdp(t, { address: '0.0.0.0', port, reuseAddr: true }, 'bystander');
+      // The bystander binds first, on 0.0.0.0 and port 0: the kernel then picks a port that no socket holds on any
+      // address. (A receiver's port 0 on the group address is only free there: once another test's socket held
+      // it on 127.0.0.1, and the bystander's bind failed with EADDRINUSE.)
+      const bystander = await openUdp(t, { address: '0.0.0.0', port: 0, reuseAddr: true }, 'bystander');
+      const port = bystander.socket.address().port;
+      const { lab } = await receiver(t, group, port);
       // Another program's group on the same port.
       const otherMember = await openUdp(t, { address: other, port, reuseAddr: true }, 'other member');
       otherMember.socket.addMembership(other, '127.0.0.1');
