@@ -512,13 +512,16 @@ suite('hostile peers: every server survives them', { timeout: 30_000 }, () => {
     await next.waitForText(/still there\?/);
   });
 
-  it('lab 14: pipelined requests from a client that never reads the responses: reading stops at 64 KiB queued', async () => {
+  it('lab 14: pipelined POST /echo requests from a client that never reads the responses: reading stops at 64 KiB queued', async () => {
     const { lab, port, before } = await start('14', ['--quiet']);
-    const requests = Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(1000));
-    const sent = await flood(port, 1500, requests);
+    // Large responses (each echoes a 60,000-byte body) fill the client's window after a few hundred requests; from
+    // then on the server stops reading (64 KiB of responses queued) and the rest waits in the kernel.
+    const body = 'e'.repeat(60_000);
+    const request = `POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const sent = await flood(port, 1500, Buffer.from(request.repeat(16)));
     const grown = expectHealthy(lab, before);
     console.log(
-      `lab 14: ${(sent / MiB).toFixed(0)} MiB of pipelined requests (${Math.round(sent / (requests.length / 1000))}) unread, RSS +${(grown / MiB).toFixed(1)} MiB`,
+      `lab 14: ${Math.round(sent / request.length)} pipelined POST /echo requests (${(sent / MiB).toFixed(0)} MiB), responses unread, RSS +${(grown / MiB).toFixed(1)} MiB`,
     );
     const next = await connectClient(port);
     next.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
