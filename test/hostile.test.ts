@@ -7,8 +7,11 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import tls from 'node:tls';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { guard } from '../labs/lib/guard.ts';
 import { type LabProcess, REPLY_MS, spawnLab } from './helpers/lab.ts';
 import { connectClient, type TestClient } from './helpers/net.ts';
 import { openUdp } from './helpers/udp.ts';
@@ -526,6 +529,39 @@ suite('hostile peers: every server survives them', { timeout: 30_000 }, () => {
     const next = await connectClient(port);
     next.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
     await next.waitForLine(/^HTTP\/1\.1 200 OK$/);
+  });
+
+  it('labs/lib/guard.ts: a drop on a socket that resetAndDestroy() refuses (a Unix socket here; a TLS one alike) destroys it, never throws', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hostile-guard-'));
+    onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const server = net.createServer();
+    onTestFinished(() => {
+      server.close();
+    });
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+    server.listen(path.join(dir, 'sock'));
+    await once(server, 'listening');
+    const peer = net.connect(path.join(dir, 'sock'));
+    peer.on('error', () => {});
+    onTestFinished(() => {
+      peer.destroy();
+    });
+    peer.pause();
+    const [socket] = await accepted;
+    socket.on('error', () => {});
+    const logged: string[] = [];
+    const g = guard(
+      socket,
+      (line) => logged.push(String(line)),
+      { maxQueue: 64 * 1024, idleMs: 0 },
+      { name: 'unix' },
+    );
+    // One write past the limit: resetAndDestroy() throws ERR_INVALID_HANDLE_TYPE for a Unix socket.
+    expect(g.send(Buffer.alloc(4 * MiB))).toBe(true);
+    expect(socket.destroyed).toBe(true);
+    expect(logged).toEqual([
+      expect.stringMatching(/^unix dropped: SendQ exceeded: \d+ bytes waiting \(limit 65536\)$/),
+    ]);
   });
 
   /** A WebSocket opening handshake (lab 15), and a masked client frame (key 0: masked, as a client must). */
