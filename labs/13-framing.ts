@@ -352,7 +352,10 @@ async function main(): Promise<void> {
     stopOnSignal(server, log);
     server.listen(args.port, args.host, () => {
       printListening(log, server.address());
-      log(`limits: messages up to ${limits.maxSize} bytes, idle after ${limits.idleMs} ms`);
+      // The send queue is backpressure's: one echo at most waits for a peer, which is not read until it reads.
+      log(
+        `limits: messages up to ${limits.maxSize} bytes, one echo queued per peer (not read until it reads), idle after ${limits.idleMs} ms`,
+      );
     });
   } else if (args.role === 'client') {
     await runClient(args.host, args.port, words);

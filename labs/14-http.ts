@@ -438,7 +438,7 @@ if (args.role === 'server') {
   server.listen(args.port, args.host, () => {
     printListening(log, server.address());
     log(
-      `limits: headers up to ${MAX_HEADER_BYTES} bytes, bodies up to ${limits.maxBody} bytes, a request within ${limits.requestTimeoutMs} ms, keep-alive ${limits.keepAliveMs} ms`,
+      `limits: headers up to ${MAX_HEADER_BYTES} bytes, bodies up to ${limits.maxBody} bytes, a request within ${limits.requestTimeoutMs} ms, keep-alive ${limits.keepAliveMs} ms, ${MAX_QUEUED_BYTES} bytes of responses queued per peer (then its requests wait unread)`,
     );
   });
 } else if (args.role === 'raw') {

@@ -7,7 +7,9 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { TextDecoder } from 'node:util';
 import { fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
+import { type Guard, guard } from './lib/guard.ts';
 import { describeError, hostPort, type Log, logger, printListening } from './lib/log.ts';
+import { badNick, foldNick, printable } from './lib/text.ts';
 
 const args = parseLabArgs({
   roles: ['server', 'chat'],
@@ -232,6 +234,8 @@ interface Peer {
   key: string;
   path: string;
   socket: net.Socket;
+  /** The send-queue limit every server here keeps (labs/lib/guard.ts): every frame to this peer goes through it. */
+  guard: Guard;
   /** A message whose last fragment has not come yet. */
   message?: {
     opcode: number;
@@ -267,16 +271,9 @@ function createWebSocketServer(limits: Limits, log: Log, app: App) {
 
   // #region send
   function send(peer: Peer, opcode: number, payload: Buffer): void {
-    const { socket } = peer;
-    if (socket.destroyed || socket.writableEnded) return;
-    socket.write(encodeFrame(opcode, payload));
-    // write() never refuses: what a peer does not read waits in OUR memory. Past the limit: drop it.
-    if (socket.writableLength > limits.maxBuffered) {
-      log(
-        `${peer.key} dropped: ${socket.writableLength} bytes waiting to be sent (limit ${limits.maxBuffered})`,
-      );
-      socket.resetAndDestroy();
-    }
+    // write() never refuses: what a peer does not read waits in OUR memory. Past --max-buffered the guard
+    // logs "SendQ exceeded" and resets the connection (no close frame: it would queue behind the rest).
+    peer.guard.send(encodeFrame(opcode, payload));
   }
 
   /** Starts the close handshake (§7.1.2): our close frame, then wait (bounded) for the peer's. */
@@ -392,6 +389,13 @@ function createWebSocketServer(limits: Limits, log: Log, app: App) {
       key,
       path: req.path,
       socket,
+      // The idle limit is the ping below and the message size is readFrame's: the guard keeps the send queue.
+      guard: guard(
+        socket,
+        log,
+        { maxQueue: limits.maxBuffered, idleMs: 0 },
+        { name: key, tell: () => undefined },
+      ),
       closing: false,
       pinged: false,
       // Silence for idleMs/2: a ping. Silence for as long again (no pong, no message): closed.
@@ -507,15 +511,12 @@ function echoApp(ws: () => ReturnType<typeof createWebSocketServer>): App {
 // #endregion echo
 
 // #region chat
-// A local stand-in for the shared terminal-control filter (labs/lib, written on another branch): ESC
-// sequences go, and what is left of C0/C1 controls, bare CR, bidi and invisible format characters
-// (Cc, Cf, Zl, Zp) shows as '?', so nobody paints on another member's terminal.
-const clean = (text: string) =>
-  text
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding ESC sequences is the point
-    .replace(/\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-_]?)/g, '')
-    .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, '?');
-const NAME = /^[\p{L}\p{N}_.-]{1,24}$/u;
+// The relay rules of chapters 08 and 09 (labs/lib/text.ts): printable() removes ESC sequences and shows what is
+// left of C0/C1 controls, bare CR, bidi and invisible format characters (Cc, Cf, Zl, Zp) as '?', so nobody
+// paints on another member's terminal; badNick() says what a name may be (letters of any script with their
+// marks, 24 at most), and names are unique in their folded form (foldNick: `Alice`, `ａｌｉｃｅ`, `alice`).
+// A member who gives no name is 'anonymous', as in chapter 09: that one name may be shared.
+const DEFAULT_NAME = 'anonymous';
 
 const PAGE = `<!doctype html>
 <meta charset="utf-8">
@@ -568,8 +569,17 @@ function chatApp(ws: () => ReturnType<typeof createWebSocketServer>, log: Log): 
       return undefined;
     },
     open(peer) {
-      const wanted = new URL(peer.path, 'http://x').searchParams.get('name') ?? '';
-      const name = NAME.test(wanted) ? wanted : 'anonymous';
+      const name = new URL(peer.path, 'http://x').searchParams.get('name') || DEFAULT_NAME;
+      // A bad or taken name is refused, not replaced: the member is told why, then closed with 1008 (policy).
+      const refuse = (why: string) => {
+        log(`${peer.key} refused: ${why}`);
+        ws().send(peer, OP.text, Buffer.from(`! ${why}`));
+        ws().close(peer, 1008, 'name refused');
+      };
+      const why = badNick(name);
+      if (why) return refuse(why);
+      const taken = [...names.values()].some((n) => foldNick(n) === foldNick(name));
+      if (name !== DEFAULT_NAME && taken) return refuse(`the name '${name}' is taken`);
       names.set(peer, name);
       log(`${peer.key} joined as ${name} (${names.size} online)`);
       ws().send(peer, OP.text, Buffer.from(`* welcome, ${name}; ${names.size} online`));
@@ -578,7 +588,9 @@ function chatApp(ws: () => ReturnType<typeof createWebSocketServer>, log: Log): 
     message(peer, opcode, data) {
       // 1003: this endpoint takes text only (§7.4.1).
       if (opcode !== OP.text) return ws().close(peer, 1003, 'text messages only');
-      broadcast(peer, `${names.get(peer)}: ${clean(data as string)}`);
+      // A refused member's lines (sent before our close arrived) go nowhere.
+      const name = names.get(peer);
+      if (name !== undefined) broadcast(peer, `${name}: ${printable(data as string)}`);
     },
     closed(peer) {
       const name = names.get(peer);

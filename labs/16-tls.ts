@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { fail, fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
+import { describeLimits, guard, LIMITS } from './lib/guard.ts';
 import { onLines } from './lib/lines.ts';
 import { describeError, fiveTuple, hostPort, type Log, logger, printListening } from './lib/log.ts';
 import { stopOnSignal } from './lib/server.ts';
@@ -170,10 +171,12 @@ function createTlsServer(key: Buffer, cert: Buffer | Buffer[], log: Log, idleMs:
     log(
       `secure connection from ${who}: ${socket.getProtocol()}, ${socket.getCipher().name}, SNI ${socket.servername || 'none'}, ALPN ${socket.alpnProtocol || 'none'}`,
     );
-    socket.setTimeout(idleMs, () => socket.destroy());
     socket.write('hello\r\n');
     // pipe() keeps the send queue bounded: it stops reading while the peer does not read our echo.
     socket.pipe(socket);
+    // The limits every server here keeps (labs/lib/guard.ts), as chapter 01's: silent for --idle-ms, closed;
+    // 256 KiB waiting for a peer that does not read, dropped. A TLSSocket is a net.Socket: the same guard fits.
+    guard(socket, log, { idleMs }).watchBytes();
     socket.on('close', () => log(`${who} closed`));
   });
   // A failed handshake never becomes a 'secureConnection': this is the only place to see why.
@@ -183,8 +186,20 @@ function createTlsServer(key: Buffer, cert: Buffer | Buffer[], log: Log, idleMs:
 // #endregion server
 
 // #region https
+// node:http keeps the three limits itself: a header block of maxHeaderSize bytes at most (431 past it), no more
+// requests read from a peer while its responses wait unread (past the socket's high-water mark: the send queue),
+// and timeouts for a slow request and an idle keep-alive connection. Stated here, not left to defaults that changed between Node versions.
+const HTTPS_LIMITS = {
+  maxHeaderSize: 16 * 1024,
+  headersTimeout: 10_000,
+  requestTimeout: 10_000,
+  keepAliveTimeout: 5_000,
+  handshakeTimeout: 10_000,
+};
 function createHttpsServer(key: Buffer, cert: Buffer, log: Log): https.Server {
-  const server = https.createServer({ key, cert, handshakeTimeout: 10_000 }, (req, res) => {
+  const l = HTTPS_LIMITS;
+  const options = { key, cert, maxHeaderSize: l.maxHeaderSize, handshakeTimeout: l.handshakeTimeout };
+  const server = https.createServer(options, (req, res) => {
     const socket = req.socket as tls.TLSSocket;
     const ok = req.method === 'GET' && req.url === '/';
     const status = ok ? 200 : 404;
@@ -194,7 +209,10 @@ function createHttpsServer(key: Buffer, cert: Buffer, log: Log): https.Server {
     res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
     res.end(ok ? 'hello over https\n' : 'not found\n');
   });
-  // node:http's own limits hold here too: headersTimeout, requestTimeout, maxHeaderSize (16 KiB).
+  // Properties, which every Node version here has (not all of them take these as createServer options).
+  server.headersTimeout = l.headersTimeout;
+  server.requestTimeout = l.requestTimeout;
+  server.keepAliveTimeout = l.keepAliveTimeout;
   server.on('tlsClientError', (err) => log(`a handshake failed: ${describeTls(err)}`));
   return server;
 }
@@ -417,6 +435,12 @@ if (args.role === 'server' || args.role === 'https') {
   server.listen(args.port, args.host, () => {
     log(`ca: ${pki.caFile}`);
     printListening(log, server.address());
+    const l = HTTPS_LIMITS;
+    log(
+      args.role === 'server'
+        ? `limits: ${describeLimits({ ...LIMITS, idleMs: args.int('idle-ms') }, false)}, a TLS handshake within 10000 ms`
+        : `limits: headers up to ${l.maxHeaderSize} bytes, a request within ${l.requestTimeout} ms, keep-alive ${l.keepAliveTimeout} ms, no request read while responses wait unread`,
+    );
   });
 } else if (args.role === 'client') {
   await runClient();

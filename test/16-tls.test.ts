@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import { execa, execaSync } from 'execa';
 import { describe, expect, it } from 'vitest';
 import {
+  busy,
   gateOf,
   getWaitDefaults,
   type LabProcess,
@@ -44,8 +45,9 @@ if (noCurl) console.log(`lab 16: ${noCurl}: the curl tests are skipped`);
 async function start(
   t: TestHooks,
   role: 'server' | 'https',
+  ...flags: string[]
 ): Promise<{ lab: LabProcess; port: number; ca: string }> {
-  const lab = spawnLab(t, '16', [role, '--port', '0']);
+  const lab = spawnLab(t, '16', [role, '--port', '0', ...flags]);
   const { port } = await lab.listening();
   const ca = (await lab.waitForLine(/^\[\w+\] ca: (\S+)$/))[1] as string;
   return { lab, port, ca };
@@ -313,6 +315,22 @@ describe.skipIf(noOpenssl)('lab 16: TLS and HTTPS', { concurrent: true }, () => 
       ]);
     },
   );
+
+  // 300 ms on an idle machine, stretched with its load (a TLS handshake must fit in it).
+  const IDLE_MS = Math.round(300 * busy);
+  it('the server role states its limits (labs/lib/guard.ts); a peer silent for --idle-ms gets one line of reason and is closed', async (t) => {
+    const { lab, port, ca } = await start(t, 'server', '--idle-ms', String(IDLE_MS));
+    await lab.waitForLine(
+      new RegExp(
+        `limits: 262144 bytes queued per peer, idle after ${IDLE_MS} ms, a TLS handshake within 10000 ms$`,
+      ),
+    );
+    const quiet = await connect(t, { port, servername: 'localhost', ca: fs.readFileSync(ca) });
+    const lines = lineReader(t, quiet, 'quiet');
+    await lines.waitForLine(/^hello$/);
+    await lines.waitForLine(new RegExp(`^error: idle for ${IDLE_MS} ms$`), { quiet: IDLE_MS + REPLY_MS });
+    await lab.waitForLine(new RegExp(`closed by the server: idle for ${IDLE_MS} ms$`));
+  });
 
   it("Node's tls.connect: TLS 1.3 by default, 1.2 when asked, the certificate's subject and issuer, and SNI only for names, never for an IP", async (t) => {
     const { lab, port, ca } = await start(t, 'server');

@@ -7,7 +7,11 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { guard } from '../labs/lib/guard.ts';
 import { type LabProcess, REPLY_MS, spawnLab } from './helpers/lab.ts';
 import { connectClient, type TestClient } from './helpers/net.ts';
 import { openUdp } from './helpers/udp.ts';
@@ -124,9 +128,9 @@ async function stream(port: number, total: number, fill = 'x'): Promise<{ sent: 
 
 /**
  * Writes `chunk` for `ms` milliseconds (the length of the attack, not a wait for a result) into a socket that
- * reads nothing back, as fast as the kernel takes it.
+ * reads nothing back, as fast as the kernel takes it; `opening` first (a WebSocket handshake, say).
  */
-async function flood(port: number, ms: number, chunk: Buffer): Promise<number> {
+async function flood(port: number, ms: number, chunk: Buffer, opening?: Buffer): Promise<number> {
   const socket = net.connect(port, '127.0.0.1');
   socket.on('error', () => {});
   onTestFinished(() => {
@@ -134,6 +138,12 @@ async function flood(port: number, ms: number, chunk: Buffer): Promise<number> {
   });
   await once(socket, 'connect');
   socket.pause();
+  if (opening) socket.write(opening);
+  return floodInto(socket, ms, chunk);
+}
+
+/** The loop of `flood`, for any connected socket that reads nothing (a TLS one too). */
+async function floodInto(socket: net.Socket, ms: number, chunk: Buffer): Promise<number> {
   let sent = 0;
   const until = Date.now() + ms;
   const gone = new Promise<void>((resolve) => socket.once('close', () => resolve()));
@@ -235,7 +245,10 @@ suite('hostile peers: every server survives them', { timeout: 30_000 }, () => {
     await lab.waitForLine(/dropped: SendQ exceeded/);
     socket.destroy();
     await writer;
-    expectHealthy(lab, before, RSS_BOUND + 16 * MiB);
+    const grown = expectHealthy(lab, before, RSS_BOUND + 16 * MiB);
+    console.log(
+      `lab 05: echo into a non-reader dropped at 16 MiB queued, RSS +${(grown / MiB).toFixed(1)} MiB`,
+    );
     const next = await connectClient(port);
     next.write('hello\n');
     await lab.waitForLines(/paused \(pauseOnConnect\)/, 2);
@@ -456,7 +469,10 @@ suite('hostile peers: every server survives them', { timeout: 30_000 }, () => {
     // 20 lines (a burst of twice the rate) answered, each a list of 5 names: a few KB, not hundreds of MB.
     expect(received).toBeLessThan(64 * 1024);
     expect(flooder.matching(/online: /).length).toBeLessThanOrEqual(21);
-    expectHealthy(lab, before);
+    const grown = expectHealthy(lab, before);
+    console.log(
+      `lab 09: 100,000 'l' commands, ${received} bytes answered before Excess Flood, RSS +${(grown / MiB).toFixed(1)} MiB`,
+    );
     await others[0]?.waitForLine(/left \(Excess Flood\)/);
     await join09(port, 'late');
   });
@@ -468,6 +484,148 @@ suite('hostile peers: every server survives them', { timeout: 30_000 }, () => {
     const t0 = Date.now();
     expect(await lab.stop('SIGTERM')).toEqual({ exitCode: 0, signal: undefined });
     expect(Date.now() - t0).toBeLessThan(1000 + 500 + REPLY_MS); // the linger, and a signal's round trip
+  });
+
+  // ---- protocol servers (chapters 13-16): a flood echoed into a peer that never reads --------------------------
+  /** A frame of chapter 13: a 4-byte big-endian length, then the bytes. */
+  const frame13 = (payload: Buffer) => {
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(payload.length);
+    return Buffer.concat([head, payload]);
+  };
+
+  it('lab 13: frames echoed into a client that never reads are not read either (one echo queued); an oversize header is closed', async () => {
+    const { lab, port, before } = await start('13');
+    const size = 60_000;
+    const frames = Buffer.concat(Array.from({ length: 16 }, () => frame13(Buffer.alloc(size, 'f'))));
+    const sent = await flood(port, 1500, frames);
+    const echoed = lab.matching(/ message \d+: \(60000 bytes\)$/).length;
+    const grown = expectHealthy(lab, before);
+    console.log(
+      `lab 13: ${(sent / MiB).toFixed(0)} MiB of frames sent, ${((echoed * size) / MiB).toFixed(0)} MiB read and echoed, RSS +${(grown / MiB).toFixed(1)} MiB`,
+    );
+    // Backpressure: what the server read (and echoed) is about what the kernel's buffers held between them; the
+    // rest of what was sent waited in the kernel, unread. Only the bound on RSS is asserted: buffer sizes vary.
+    const big = await connectClient(port);
+    big.write(Buffer.from([0xff, 0xff, 0xff, 0xff]));
+    await big.closed;
+    await lab.waitForLine(/frame header announces 4294967295 bytes, over the limit of 1048576: closing$/);
+    const next = await connectClient(port);
+    next.write(frame13(Buffer.from('still there?')));
+    await next.waitForText(/still there\?/);
+  });
+
+  it('lab 14: pipelined POST /echo requests from a client that never reads the responses: reading stops at 64 KiB queued', async () => {
+    const { lab, port, before } = await start('14', ['--quiet']);
+    // Large responses (each echoes a 60,000-byte body) fill the client's window after a few hundred requests; from
+    // then on the server stops reading (64 KiB of responses queued) and the rest waits in the kernel.
+    const body = 'e'.repeat(60_000);
+    const request = `POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const sent = await flood(port, 1500, Buffer.from(request.repeat(16)));
+    const grown = expectHealthy(lab, before);
+    console.log(
+      `lab 14: ${Math.round(sent / request.length)} pipelined POST /echo requests (${(sent / MiB).toFixed(0)} MiB), responses unread, RSS +${(grown / MiB).toFixed(1)} MiB`,
+    );
+    const next = await connectClient(port);
+    next.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    await next.waitForLine(/^HTTP\/1\.1 200 OK$/);
+  });
+
+  it('labs/lib/guard.ts: a drop on a socket that resetAndDestroy() refuses (a Unix socket here; a TLS one alike) destroys it, never throws', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hostile-guard-'));
+    onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const server = net.createServer();
+    onTestFinished(() => {
+      server.close();
+    });
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+    server.listen(path.join(dir, 'sock'));
+    await once(server, 'listening');
+    const peer = net.connect(path.join(dir, 'sock'));
+    peer.on('error', () => {});
+    onTestFinished(() => {
+      peer.destroy();
+    });
+    peer.pause();
+    const [socket] = await accepted;
+    socket.on('error', () => {});
+    const logged: string[] = [];
+    const g = guard(
+      socket,
+      (line) => logged.push(String(line)),
+      { maxQueue: 64 * 1024, idleMs: 0 },
+      { name: 'unix' },
+    );
+    // One write past the limit: resetAndDestroy() throws ERR_INVALID_HANDLE_TYPE for a Unix socket.
+    expect(g.send(Buffer.alloc(4 * MiB))).toBe(true);
+    expect(socket.destroyed).toBe(true);
+    expect(logged).toEqual([
+      expect.stringMatching(/^unix dropped: SendQ exceeded: \d+ bytes waiting \(limit 65536\)$/),
+    ]);
+  });
+
+  /** A WebSocket opening handshake (lab 15), and a masked client frame (key 0: masked, as a client must). */
+  const upgrade15 = Buffer.from(
+    'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  );
+  const frame15 = (opcode: number, payload: Buffer) => {
+    const short = payload.length < 126;
+    const head = Buffer.alloc(short ? 6 : 8); // the last 4 bytes: the masking key, 0
+    head[0] = 0x80 | opcode; // FIN
+    head[1] = 0x80 | (short ? payload.length : 126); // MASK, and the length (16 bits when 126)
+    if (!short) head.writeUInt16BE(payload.length, 2);
+    return Buffer.concat([head, payload]);
+  };
+
+  it('lab 15: WebSocket frames echoed into a client that never reads: dropped at 256 KiB queued (SendQ exceeded)', async () => {
+    const { lab, port, before } = await start('15');
+    const frames = Buffer.concat(Array.from({ length: 16 }, () => frame15(0x2, Buffer.alloc(60_000, 'w'))));
+    const sent = await flood(port, 1500, frames, upgrade15);
+    await lab.waitForLine(/dropped: SendQ exceeded: \d+ bytes waiting \(limit 262144\)$/);
+    const grown = expectHealthy(lab, before);
+    console.log(
+      `lab 15: ${(sent / MiB).toFixed(0)} MiB of frames before the drop, RSS +${(grown / MiB).toFixed(1)} MiB`,
+    );
+    const next = await connectClient(port);
+    next.write(Buffer.concat([upgrade15, frame15(0x1, Buffer.from('still there?'))]));
+    await next.waitForText(/still there\?/);
+  });
+
+  it('lab 16: a TLS client that sends and never reads the echo stays bounded; the next one is greeted', async () => {
+    const lab = spawnLab('16', ['server', '--port', '0']);
+    const ca = fs.readFileSync((await lab.waitForLine(/^\[server\] ca: (\S+)$/))[1] as string);
+    const { port } = await lab.listening();
+    const before = rss(lab.pid);
+    const secure = async () => {
+      const socket = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca });
+      socket.on('error', () => {});
+      onTestFinished(() => {
+        socket.destroy();
+      });
+      await once(socket, 'secureConnect');
+      return socket;
+    };
+    const mute = await secure();
+    mute.pause();
+    const sent = await floodInto(mute, 1500, Buffer.alloc(64 * 1024, 't'));
+    const grown = expectHealthy(lab, before);
+    console.log(
+      `lab 16: ${(sent / MiB).toFixed(0)} MiB over TLS unread, RSS +${(grown / MiB).toFixed(1)} MiB`,
+    );
+    const next = await secure();
+    let got = '';
+    next.setEncoding('utf8');
+    let asked = false;
+    for await (const chunk of next) {
+      got += chunk;
+      if (got.includes('still there?')) break;
+      if (!asked && got.startsWith('hello\r\n')) {
+        asked = true;
+        next.write('still there?\n');
+      }
+    }
+    expect(got).toBe('hello\r\nstill there?\n');
   });
 
   // ---- UDP echo --------------------------------------------------------------------------------------------
@@ -498,26 +656,45 @@ s.sendto(ip + udp, (dst, 0))
   it.skipIf(!isRoot || !hasPython)(
     'lab 10: a datagram from source port 0, or from a port below 1024, is not answered and does not kill the server',
     async () => {
-      const { lab, port } = await udpServer();
+      const { lab, port, before } = await udpServer();
       spoof('127.0.0.1', 0, '127.0.0.1', port, 'zero');
       await lab.waitForLine(/"zero" .*not answered: source port 0/);
       spoof('127.0.0.1', 7, '127.0.0.1', port, 'seven');
       await lab.waitForLine(/"seven" .*not answered: source port 7 is below 1024/);
       await echoOf(port, 'after');
       expect(lab.stderr).toEqual([]);
+      const grown = expectHealthy(lab, before);
+      console.log(`lab 10: source ports 0 and 7 not answered, RSS +${(grown / MiB).toFixed(1)} MiB`);
+    },
+  );
+
+  it.skipIf(!isRoot || !hasPython)(
+    "lab 10: an echo the kernel refuses (to the loopback broadcast, no SO_BROADCAST: EACCES in send's callback) is logged, not thrown",
+    async () => {
+      const { lab, port, before } = await udpServer();
+      // A source the kernel delivers on lo but will not send to: 127.255.255.255 is lo's broadcast address, and
+      // a socket without setBroadcast(true) may not send there. The error comes in send()'s callback, not thrown.
+      spoof('127.255.255.255', 5000, '127.0.0.1', port, 'broadcast');
+      await lab.waitForLine(/echo to 127\.255\.255\.255:5000 failed: EACCES/);
+      await echoOf(port, 'after');
+      expect(lab.stderr).toEqual([]);
+      const grown = expectHealthy(lab, before);
+      console.log(`lab 10: a refused echo logged, RSS +${(grown / MiB).toFixed(1)} MiB`);
     },
   );
 
   it.skipIf(!isRoot || !hasPython)(
     'lab 10: a datagram spoofed from the server itself is not answered: no loop',
     async () => {
-      const { lab, port } = await udpServer();
+      const { lab, port, before } = await udpServer();
       spoof('127.0.0.1', port, '127.0.0.1', port, 'myself');
       await lab.waitForLine(/"myself" .*not answered: it claims to come from this server itself/);
       await echoOf(port, 'next');
       // The next datagram is #2: nothing went round in between.
       await lab.waitForLine(/#2 "next"/);
       expect(lab.matching(/^\[server\] #\d+ /)).toHaveLength(2);
+      const grown = expectHealthy(lab, before);
+      console.log(`lab 10: a datagram from itself not answered, RSS +${(grown / MiB).toFixed(1)} MiB`);
     },
   );
 
@@ -550,7 +727,11 @@ s.sendto(ip + udp, (dst, 0))
       // A burst of 100 each way plus what the buckets refilled while the rally lasted (a fraction of a second):
       // hundreds, where the unguarded pair went on at 114,000 a second.
       expect(rally).toBeLessThan(1000);
-      expectHealthy(a.lab, a.before);
+      const grownA = expectHealthy(a.lab, a.before);
+      const grownB = expectHealthy(b.lab, b.before);
+      console.log(
+        `lab 10: after the rally, RSS +${(grownA / MiB).toFixed(1)} MiB (a), +${(grownB / MiB).toFixed(1)} MiB (b)`,
+      );
     },
   );
 });

@@ -145,7 +145,13 @@ export function guard(
       if (!finish(reason)) return;
       log(`${peer} dropped: ${reason}`);
       // RST frees the kernel's buffers too; a polite FIN would wait behind the unread bytes.
-      socket.resetAndDestroy();
+      // resetAndDestroy() takes a TCP handle only: a TLS or a Unix socket throws ERR_INVALID_HANDLE_TYPE, so
+      // those are destroyed (our memory is freed all the same; the kernel decides between RST and FIN).
+      try {
+        socket.resetAndDestroy();
+      } catch {
+        socket.destroy();
+      }
     },
   };
   return g;
