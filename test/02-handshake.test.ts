@@ -7,7 +7,7 @@ import os from 'node:os';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
-import { connectClient } from './helpers/net.ts';
+import { connectClient, refusedPort } from './helpers/net.ts';
 import { expectInOrder } from './helpers/order.ts';
 
 const linux = fs.existsSync('/proc/net/tcp');
@@ -348,11 +348,7 @@ describe.concurrent('lab 02: the three-way handshake and the four-way close', ()
   });
 
   it('a bad --block value and a refused connection are one line on stderr and a non-zero exit', async (t) => {
-    // A port that was free a moment ago and is closed now: nothing listens there.
-    const probe = net.createServer().listen(0, '127.0.0.1');
-    await once(probe, 'listening');
-    const { port } = probe.address() as net.AddressInfo;
-    await new Promise((resolve) => probe.close(resolve));
+    const port = await refusedPort(t); // nothing listens there
     // Both at once: each is a Node process of its own.
     const bad = spawnLab(t, '02', ['server', '--block', 'soon']);
     const client = spawnLab(t, '02', ['client', '--port', String(port)]);

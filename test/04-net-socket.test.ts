@@ -5,22 +5,13 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab, type TestHooks } from './helpers/lab.ts';
+import { refusedPort } from './helpers/net.ts';
 import { expectInOrder } from './helpers/order.ts';
 
 /** The lines of one actor, tag removed. */
 function linesOf(lab: LabProcess, actor: string): string[] {
   const tag = `[${actor}] `;
   return lab.lines.filter((l) => l.startsWith(tag)).map((l) => l.slice(tag.length));
-}
-
-/** A port with nothing behind it: bound by the OS for us, then released. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 const hasIpv6Loopback = await new Promise<boolean>((resolve) => {
@@ -271,7 +262,7 @@ describe.concurrent('lab 04: the server and client roles', () => {
   });
 
   it('connecting to a closed port is one line, ECONNREFUSED, and exit code 1', async (t) => {
-    const port = await closedPort();
+    const port = await refusedPort(t);
     const client = spawnLab(t, '04', ['client', '--port', String(port)]);
     expect(await client.waitForExit()).toEqual({ exitCode: 1, signal: undefined });
     expect(client.stderr).toEqual([

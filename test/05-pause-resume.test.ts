@@ -1,10 +1,10 @@
 // Lab 05: pauseOnConnect, resume() on a signal, flowing vs paused mode, and a writer that meets a paused reader
 // (docs/05-pause-resume.md).
-import net from 'node:net';
+import type net from 'node:net';
 import vm from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
-import { connectClient } from './helpers/net.ts';
+import { connectClient, refusedPort } from './helpers/net.ts';
 import { expectInOrder } from './helpers/order.ts';
 
 // The lab's only timer is the demo's 150 ms idle timeout: a wait fails once the lab has said nothing new for
@@ -220,11 +220,7 @@ describe.concurrent('lab 05: pause and resume', () => {
     const bad = spawnLab(t, '05', ['server', '--mode', 'fast']);
     expect(await bad.waitForExit()).toEqual({ exitCode: 2, signal: undefined });
     expect(bad.stderr).toEqual(["error: --mode must be flowing or paused, got 'fast'"]);
-    const holder = net.createServer().listen(0, '127.0.0.1');
-    await new Promise((resolve) => holder.once('listening', resolve));
-    const { port } = holder.address() as net.AddressInfo;
-    // Close it first: its port is now free, so the client is refused.
-    await new Promise((resolve) => holder.close(resolve));
+    const port = await refusedPort(t); // nothing listens there
     const client = spawnLab(t, '05', ['client', '--port', String(port)]);
     expect(await client.waitForExit()).toEqual({ exitCode: 1, signal: undefined });
     expect(client.stderr).toHaveLength(1);

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { busy, REPLY_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
-import { connectClient } from './helpers/net.ts';
+import { connectClient, refusedPort } from './helpers/net.ts';
 import { netnsUnavailable } from './helpers/netns.ts';
 import { expectInOrder } from './helpers/order.ts';
 import { settleWithin } from './helpers/watch.ts';
@@ -318,11 +318,7 @@ describe.concurrent('lab 07: idle timeouts and keepalive', () => {
   });
 
   it('a refused connection is one line on stderr and exit code 1 for the client', async (t) => {
-    // A port that was free a moment ago: nothing listens there now.
-    const probe = net.createServer().listen(0, '127.0.0.1');
-    await once(probe, 'listening');
-    const { port } = probe.address() as net.AddressInfo;
-    await new Promise((resolve) => probe.close(resolve));
+    const port = await refusedPort(t); // nothing listens there
     const client = spawnLab(t, '07', ['client', '--port', String(port)]);
     expect(await client.waitForExit()).toEqual({ exitCode: 1, signal: undefined });
     expect(client.stderr).toEqual([

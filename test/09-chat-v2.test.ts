@@ -5,7 +5,7 @@ import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../labs/lib/random.ts';
 import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab, type TestHooks } from './helpers/lab.ts';
-import { connectClient, type TestClient } from './helpers/net.ts';
+import { connectClient, refusedPort, type TestClient } from './helpers/net.ts';
 import { expectInOrder } from './helpers/order.ts';
 
 // The lab's timers are the idle limits these tests set (--idle-ms 500, the demo's 800 ms): a wait fails once the
@@ -620,11 +620,7 @@ describe.concurrent('lab 09: chat room v2', () => {
   });
 
   it('a client with no server to reach is one line on stderr and exit code 1', async (t) => {
-    // A port that was free a moment ago: bind it, note it, let it go.
-    const probe = net.createServer().listen(0, '127.0.0.1');
-    await once(probe, 'listening');
-    const freePort = (probe.address() as net.AddressInfo).port;
-    await new Promise((resolve) => probe.close(resolve));
+    const freePort = await refusedPort(t); // nothing listens there
     const refused = spawnLab(t, '09', ['client', '--port', String(freePort)]);
     expect(await refused.waitForExit()).toEqual({ exitCode: 1, signal: undefined });
     expect(refused.stderr).toEqual([expect.stringMatching(/^\[client\] error: ECONNREFUSED /)]);

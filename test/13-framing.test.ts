@@ -14,6 +14,7 @@ import {
   spawnLab,
   type TestHooks,
 } from './helpers/lab.ts';
+import { refusedPort } from './helpers/net.ts';
 import { settleWithin } from './helpers/watch.ts';
 
 // A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
@@ -418,10 +419,7 @@ print("same" if got == sent else "different", [len(m) for m in got])
   });
 
   it('bad input is one line on stderr: a bad flag value exits 2, a client with no server exits 1', async (t) => {
-    const probe = net.createServer().listen(0, '127.0.0.1');
-    await once(probe, 'listening');
-    const freePort = (probe.address() as net.AddressInfo).port;
-    await new Promise((resolve) => probe.close(resolve));
+    const freePort = await refusedPort(t); // nothing listens there
     const refused = spawnLab(t, '13', ['client', '--port', String(freePort), 'x']);
     const bad = spawnLab(t, '13', ['server', '--max-size', 'big']);
     expect(await bad.waitForExit()).toEqual({ exitCode: 2, signal: undefined });
