@@ -183,10 +183,24 @@ describe('sequence diagram', () => {
     expect(g).toContain('P1->>P2: IGMPv3 report join 239.255.42.99');
     expect(g).toContain('P1->>P2: IGMPv3 report leave 239.255.42.99');
     expect(structure(g)).toEqual([
-      'IGMP first: joins',
+      'IGMP order: no leave before a join',
       'IGMP last: leaves only',
       'IGMP groups: 239.255.42.99',
     ]);
+  });
+
+  it('compares IGMP by order, last report and groups: a leave before any join is told apart', () => {
+    const diagram = (...reports: string[]) =>
+      ['sequenceDiagram', ...reports.map((r) => `  P1->>P2: IGMPv3 report ${r}`)].join('\n');
+    const usual = structure(diagram('join 239.255.42.99', 'join 239.255.42.99', 'leave 239.255.42.99'));
+    // The join reports missing from a capture (seen once under load): the same structure.
+    expect(structure(diagram('leave 239.255.42.99'))).toEqual(usual);
+    expect(structure(diagram('leave 239.255.42.99', 'join 239.255.42.99', 'leave 239.255.42.99'))).toEqual([
+      'IGMP order: a leave before the first join: IGMPv3 report leave 239.255.42.99',
+      'IGMP last: leaves only',
+      'IGMP groups: 239.255.42.99',
+    ]);
+    expect(structure(diagram('join 239.255.42.99'))).toContain('IGMP last: join 239.255.42.99');
   });
 
   it('names TLS records by their first byte (0x16 handshake, 0x14 change_cipher_spec, 0x17 application_data), a hello by its message type', () => {

@@ -406,14 +406,18 @@ export function structure(mmd: string, options: { bareAcks?: boolean } = {}): st
     }
   }
   // Which reports, how many and how merged is the timer's call, and so is which of two groups joined at once
-  // is reported first. Compared: that the first report joins, whether the last one only leaves, and every
-  // group any report names.
+  // is reported first. Compared: that no report leaves a group before a report joins one, whether the last
+  // one only leaves, and every group any report names. (Once, on a loaded machine, a capture held no join
+  // report at all, only the final leaves: "no leave before a join" holds for that too.)
   if (igmp.length) {
     const records = (r: string) => r.replace(/^IGMP\S* report /, '').split(', ');
     const groups = [...new Set(igmp.flatMap((r) => records(r).map((x) => x.split(' ').at(-1))))].sort();
     const last = records(igmp.at(-1) as string);
+    const firstJoin = igmp.findIndex((r) => records(r).some((x) => x.startsWith('join ')));
+    const firstLeave = igmp.findIndex((r) => records(r).some((x) => x.startsWith('leave ')));
+    const leaveFirst = firstJoin >= 0 && firstLeave >= 0 && firstLeave < firstJoin;
     out.push(
-      `IGMP first: ${records(igmp[0] as string).every((x) => x.startsWith('join ')) ? 'joins' : records(igmp[0] as string).join(', ')}`,
+      `IGMP order: ${leaveFirst ? `a leave before the first join: ${igmp[firstLeave]}` : 'no leave before a join'}`,
       `IGMP last: ${last.every((x) => x.startsWith('leave ')) ? 'leaves only' : last.join(', ')}`,
       `IGMP groups: ${groups.join(', ')}`,
     );
