@@ -11,6 +11,7 @@
 // lab's output on failure are tied to the test that started it, with the context's own onTestFinished and
 // onTestFailed (vitest's global hooks only know "the current test", which concurrent tests share). The old
 // call without a context, spawnLab(id, args), still works in tests that run one at a time.
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,6 +97,23 @@ export interface SpawnOptions extends WaitOptions {
  * (a 2-core box that other jobs share runs everything several times slower; deadlines stretch with it).
  */
 export const busy = Math.min(4, Math.max(1, os.loadavg()[0] / os.availableParallelism()));
+
+/**
+ * `busy` as it is now, for a bound measured late in a file: the 1-minute load per core read now, or the CPU
+ * pressure of the last 10 s (Linux PSI: the share of time some task waited for a CPU; 75 % waiting is 4 times
+ * slower), whichever says busier, from 1 to 4. The 1-minute average lags: a file that starts as the suite starts
+ * reads an idle machine from it, while the suite's workers already load both cores.
+ */
+export function busyNow(): number {
+  let pressure = 1;
+  try {
+    const some = /some avg10=([\d.]+)/.exec(fs.readFileSync('/proc/pressure/cpu', 'utf8'));
+    if (some) pressure = 1 / Math.max(0.25, 1 - Number(some[1]) / 100);
+  } catch {
+    // No PSI here (not Linux, or a kernel without it): the load average alone.
+  }
+  return Math.min(4, Math.max(1, os.loadavg()[0] / os.availableParallelism(), pressure));
+}
 
 /**
  * How long a lab that is up may take to answer something local (a line typed, a client's bytes, a signal): it
