@@ -77,8 +77,19 @@ export class LineWatcher {
   deadline(ms: number, fn: () => void): () => void {
     let timer: NodeJS.Timeout | undefined;
     let cancelled = false;
+    // A timer counts from the event loop's cached clock, which is as old as the loop's current turn: on a
+    // starved process a 300 ms timer once fired 1 ms after it was set. So the deadline is checked against the
+    // real clock, and armed again for what is left.
+    const arm = (until: number) => {
+      timer = setTimeout(() => {
+        if (cancelled) return;
+        const left = until - performance.now();
+        if (left > 1) arm(until);
+        else fn();
+      }, until - performance.now());
+    };
     this.gate.whenOpen(() => {
-      if (!cancelled) timer = setTimeout(fn, ms);
+      if (!cancelled) arm(performance.now() + ms);
     });
     return () => {
       cancelled = true;
