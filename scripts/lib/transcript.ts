@@ -266,14 +266,24 @@ function waitFor(proc: Proc, test: () => boolean, what: string, within: number):
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
+/**
+ * A port where connections are refused for as long as the transcript runs: held by the local end of a
+ * connection made here, so the kernel lends it to no other server, and nothing listens on it. (A port freed by
+ * closing a server is only free: a concurrent session's server once got it, and the refused client reached it.)
+ */
+async function refusedPort(): Promise<{ port: number; release(): void }> {
+  const listener = net.createServer((s) => s.on('error', () => {})).listen(0, '127.0.0.1');
+  await new Promise((resolve, reject) => listener.once('listening', resolve).once('error', reject));
+  const holder = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
+  holder.on('error', () => {});
+  await new Promise((resolve, reject) => holder.once('connect', resolve).once('error', reject));
+  return {
+    port: holder.localPort as number,
+    release: () => {
+      holder.destroy();
+      listener.close();
+    },
+  };
 }
 
 /** Runs a command until a line of its output matches (ss sees what no process prints). */
@@ -319,8 +329,12 @@ export async function runTranscript(t: Transcript, options: RunOptions): Promise
     tmpDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'transcript-'));
     return tmpDir;
   };
-  // Nothing listens on purpose (a client meeting ECONNREFUSED): a port that was free a moment ago.
-  if (t.port !== undefined && serverName === 'none' && !options.asTyped) realPort = await freePort();
+  // Nothing listens on purpose (a client meeting ECONNREFUSED): a port held for that.
+  let held: { port: number; release(): void } | undefined;
+  if (t.port !== undefined && serverName === 'none' && !options.asTyped) {
+    held = await refusedPort();
+    realPort = held.port;
+  }
   const get = (name: string) => {
     const p = procs.get(name);
     if (!p) throw new Error(`transcript ${t.lab}/${t.name}: step uses '${name}' before starting it`);
@@ -389,6 +403,7 @@ export async function runTranscript(t: Transcript, options: RunOptions): Promise
     for (const p of procs.values()) killGroup(p, 'SIGKILL');
     await Promise.all([...procs.values()].map((p) => p.exited));
     if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
+    held?.release();
   }
 }
 
