@@ -3,11 +3,11 @@
 // Model: Node core's test/common/assertSnapshot.js (mask in both, then compare exactly).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labs } from '../../labs/index.ts';
+import { holdRefusedPort } from './ports.ts';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -266,26 +266,6 @@ function waitFor(proc: Proc, test: () => boolean, what: string, within: number):
   });
 }
 
-/**
- * A port where connections are refused for as long as the transcript runs: held by the local end of a
- * connection made here, so the kernel lends it to no other server, and nothing listens on it. (A port freed by
- * closing a server is only free: a concurrent session's server once got it, and the refused client reached it.)
- */
-async function refusedPort(): Promise<{ port: number; release(): void }> {
-  const listener = net.createServer((s) => s.on('error', () => {})).listen(0, '127.0.0.1');
-  await new Promise((resolve, reject) => listener.once('listening', resolve).once('error', reject));
-  const holder = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
-  holder.on('error', () => {});
-  await new Promise((resolve, reject) => holder.once('connect', resolve).once('error', reject));
-  return {
-    port: holder.localPort as number,
-    release: () => {
-      holder.destroy();
-      listener.close();
-    },
-  };
-}
-
 /** Runs a command until a line of its output matches (ss sees what no process prints). */
 async function probe(
   command: string,
@@ -332,7 +312,7 @@ export async function runTranscript(t: Transcript, options: RunOptions): Promise
   // Nothing listens on purpose (a client meeting ECONNREFUSED): a port held for that.
   let held: { port: number; release(): void } | undefined;
   if (t.port !== undefined && serverName === 'none' && !options.asTyped) {
-    held = await refusedPort();
+    held = await holdRefusedPort();
     realPort = held.port;
   }
   const get = (name: string) => {

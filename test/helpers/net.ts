@@ -1,6 +1,7 @@
 // A raw TCP client for tests, like `nc`: connect, write, read lines, and closed for you when the test ends.
 import { once } from 'node:events';
 import net from 'node:net';
+import { holdRefusedPort } from '../../scripts/lib/ports.ts';
 import { gateOf, getWaitDefaults, hooksOf, isContext, type TestHooks } from './lab.ts';
 import { feedLines, LineWatcher, type WaitOptions } from './watch.ts';
 
@@ -93,21 +94,9 @@ async function connect(
   };
 }
 
-/**
- * A port on 127.0.0.1 where a connection is refused, and stays refused until the test ends. A port freed by
- * closing a server is only free: another test's server may take it before the refused client connects (it
- * happened: the "refused" client read an HTTP answer). This port is held by the local end of a connection
- * made here, so the kernel lends it to nobody, and nothing listens on it: a SYN there is answered with RST.
- */
+/** A port on 127.0.0.1 where connections are refused until the test ends (scripts/lib/ports.ts says why). */
 export async function refusedPort(t: TestHooks): Promise<number> {
-  const listener = net.createServer((s) => s.on('error', () => {})).listen(0, '127.0.0.1');
-  await once(listener, 'listening');
-  const holder = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
-  holder.on('error', () => {});
-  hooksOf(t).onTestFinished(() => {
-    holder.destroy();
-    listener.close();
-  });
-  await once(holder, 'connect');
-  return holder.localPort as number;
+  const { port, release } = await holdRefusedPort();
+  hooksOf(t).onTestFinished(release);
+  return port;
 }
