@@ -5,13 +5,13 @@ import net from 'node:net';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { REPLY_MS, root, setWaitDefaults, spawnFile, spawnLab } from './helpers/lab.ts';
+import { REPLY_MS, root, STALL_MS, setWaitDefaults, spawnFile, spawnLab } from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
 import { expectInOrder } from './helpers/order.ts';
 
 // Nothing in this lab waits on a timer: every step answers the one before at once, so a wait fails once the lab
 // (or the client) has said nothing new for REPLY_MS: an untouched starter fails in seconds, not at the timeout.
-setWaitDefaults({ quiet: REPLY_MS });
+setWaitDefaults({ quiet: REPLY_MS, stalled: STALL_MS });
 
 describe.concurrent('lab 01: a first TCP server and client', () => {
   it('plays the demo: greeting, echo, two five-tuples and a raw HTTP exchange, then exits 0', async (t) => {

@@ -6,7 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
+import { type LabProcess, REPLY_MS, STALL_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
 import { connectClient, refusedPort } from './helpers/net.ts';
 import { expectInOrder } from './helpers/order.ts';
 
@@ -25,7 +25,7 @@ if (linux && !hasIpv6Loopback) console.log('lab 02: no ::1 here: the /proc/net/t
 const DEMO_TIMEOUT = 30_000;
 // The lab's one timer is the demo's one-second block of the server's event loop: a wait fails once the lab has
 // said nothing new for that second plus REPLY_MS, so an untouched starter fails in seconds, not at the timeout.
-setWaitDefaults({ quiet: 1000 + REPLY_MS });
+setWaitDefaults({ quiet: 1000 + REPLY_MS, stalled: STALL_MS });
 
 // One demo run read by five tests: started before them (beforeAll, outside any test, so afterAll cleans it up).
 let demoRun: Promise<LabProcess> | undefined;

@@ -14,6 +14,7 @@ import {
   labFile,
   REPLY_MS,
   root,
+  STALL_MS,
   setWaitDefaults,
   spawnLab,
   type TestHooks,
@@ -50,7 +51,7 @@ const hasSs = (() => {
 const nodeMajor = Number(process.versions.node.split('.')[0]);
 
 // No step of this lab waits on a timer: a wait fails once the lab has said nothing new for REPLY_MS.
-setWaitDefaults({ quiet: REPLY_MS });
+setWaitDefaults({ quiet: REPLY_MS, stalled: STALL_MS });
 
 describe.concurrent('lab 03: the demo', () => {
   let demo: LabProcess;

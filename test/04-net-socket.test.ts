@@ -4,7 +4,14 @@ import dns from 'node:dns';
 import { once } from 'node:events';
 import net from 'node:net';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab, type TestHooks } from './helpers/lab.ts';
+import {
+  type LabProcess,
+  REPLY_MS,
+  STALL_MS,
+  setWaitDefaults,
+  spawnLab,
+  type TestHooks,
+} from './helpers/lab.ts';
 import { refusedPort } from './helpers/net.ts';
 import { expectInOrder } from './helpers/order.ts';
 
@@ -31,7 +38,7 @@ async function serverAndClient(t: TestHooks, clientArgs: string[], host = '127.0
 }
 
 // No step of this lab waits on a timer: a wait fails once the lab has said nothing new for REPLY_MS.
-setWaitDefaults({ quiet: REPLY_MS });
+setWaitDefaults({ quiet: REPLY_MS, stalled: STALL_MS });
 
 describe.concurrent('lab 04: the demo', () => {
   let demo: LabProcess;

@@ -3,13 +3,13 @@
 import type net from 'node:net';
 import vm from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
+import { type LabProcess, REPLY_MS, STALL_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
 import { connectClient, refusedPort } from './helpers/net.ts';
 import { expectInOrder } from './helpers/order.ts';
 
 // The lab's only timer is the demo's 150 ms idle timeout: a wait fails once the lab has said nothing new for
 // REPLY_MS, so an untouched starter (a paused socket that is never resumed) fails in seconds.
-setWaitDefaults({ quiet: REPLY_MS });
+setWaitDefaults({ quiet: REPLY_MS, stalled: STALL_MS });
 
 // The demo runs once; the tests that read its timeline share it (started in beforeAll, outside any test, so
 // afterAll cleans it up).

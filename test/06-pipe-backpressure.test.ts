@@ -5,12 +5,20 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type LabProcess, REPLY_MS, root, setWaitDefaults, spawnLab, type TestHooks } from './helpers/lab.ts';
+import {
+  type LabProcess,
+  REPLY_MS,
+  root,
+  STALL_MS,
+  setWaitDefaults,
+  spawnLab,
+  type TestHooks,
+} from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
 import { expectInOrder } from './helpers/order.ts';
 
 // No step of this lab waits on a timer: a wait fails once the lab has said nothing new for REPLY_MS.
-setWaitDefaults({ quiet: REPLY_MS });
+setWaitDefaults({ quiet: REPLY_MS, stalled: STALL_MS });
 
 const CHUNK = 64 * 1024;
 const MiB = 1024 * 1024;

@@ -9,6 +9,7 @@ import {
   type LabProcess,
   REPLY_MS,
   root,
+  STALL_MS,
   setWaitDefaults,
   spawnFile,
   spawnLab,
@@ -20,7 +21,7 @@ import { feedLines, LineWatcher, settleWithin } from './helpers/watch.ts';
 
 // No step of this lab waits on a timer: a wait fails once the lab (or a client) has said nothing new for
 // REPLY_MS, so an untouched starter fails in seconds.
-setWaitDefaults({ quiet: REPLY_MS });
+setWaitDefaults({ quiet: REPLY_MS, stalled: STALL_MS });
 // All 16 tests at once (vitest's default is 5): an untouched starter's tests each fail after REPLY_MS of
 // silence, and in waves of five that was four REPLY_MS (6.3 s against the reference's 1.7 s).
 vi.setConfig({ maxConcurrency: 16 });

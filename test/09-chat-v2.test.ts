@@ -4,14 +4,21 @@ import net from 'node:net';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../labs/lib/random.ts';
-import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab, type TestHooks } from './helpers/lab.ts';
+import {
+  type LabProcess,
+  REPLY_MS,
+  STALL_MS,
+  setWaitDefaults,
+  spawnLab,
+  type TestHooks,
+} from './helpers/lab.ts';
 import { connectClient, refusedPort, type TestClient } from './helpers/net.ts';
 import { expectInOrder } from './helpers/order.ts';
 
 // The lab's timers are the idle limits these tests set (--idle-ms 500, the demo's 800 ms): a wait fails once the
 // lab (or a client) has said nothing new for the longest of them plus REPLY_MS, so an untouched starter fails
 // in seconds.
-setWaitDefaults({ quiet: 800 + REPLY_MS });
+setWaitDefaults({ quiet: 800 + REPLY_MS, stalled: STALL_MS });
 
 async function startServer(t: TestHooks, ...flags: string[]): Promise<{ server: LabProcess; port: number }> {
   const server = spawnLab(t, '09', ['server', '--port', '0', ...flags]);

@@ -5,13 +5,13 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
+import { type LabProcess, REPLY_MS, STALL_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
 import { expectInOrder } from './helpers/order.ts';
 import { openUdp } from './helpers/udp.ts';
 
 // The lab's timers are the ones these tests set (the client's --timeout 100 and 500, the pinger's): a wait fails
 // once the lab (or a test socket) has said nothing new for REPLY_MS, so an untouched starter fails in seconds.
-setWaitDefaults({ quiet: REPLY_MS });
+setWaitDefaults({ quiet: REPLY_MS, stalled: STALL_MS });
 
 /** A UDP port on 127.0.0.1 with no listener: bind one, note its number, close it. */
 async function deadPort(): Promise<number> {

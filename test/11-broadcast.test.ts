@@ -4,7 +4,14 @@ import { once } from 'node:events';
 import os from 'node:os';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { type LabProcess, REPLY_MS, setWaitDefaults, spawnLab, type TestHooks } from './helpers/lab.ts';
+import {
+  type LabProcess,
+  REPLY_MS,
+  STALL_MS,
+  setWaitDefaults,
+  spawnLab,
+  type TestHooks,
+} from './helpers/lab.ts';
 import { expectInOrder } from './helpers/order.ts';
 import { openUdp } from './helpers/udp.ts';
 
@@ -17,7 +24,7 @@ if (notLinux)
 
 // The lab's timers are the ones these tests set (--interval 0 and 50): a wait fails once the lab (or a test
 // socket) has said nothing new for REPLY_MS, so an untouched starter fails in seconds.
-setWaitDefaults({ quiet: REPLY_MS });
+setWaitDefaults({ quiet: REPLY_MS, stalled: STALL_MS });
 
 const received = /^\[receiver\] received "(.*)" from 127\.0\.0\.1:\d+ \((\d+) bytes\)$/;
 

@@ -5,7 +5,15 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { type LabProcess, REPLY_MS, root, setWaitDefaults, spawnLab, type TestHooks } from './helpers/lab.ts';
+import {
+  type LabProcess,
+  REPLY_MS,
+  root,
+  STALL_MS,
+  setWaitDefaults,
+  spawnLab,
+  type TestHooks,
+} from './helpers/lab.ts';
 import { netnsUnavailable } from './helpers/netns.ts';
 import { expectInOrder } from './helpers/order.ts';
 import { openUdp, type TestUdp } from './helpers/udp.ts';
@@ -53,7 +61,7 @@ async function receiver(t: TestHooks, group: string, port = 0): Promise<{ lab: L
 
 // The lab's timers are the ones these tests set (--interval 20 and the like): a wait fails once the lab (or a
 // test socket) has said nothing new for REPLY_MS, so an untouched starter fails in seconds.
-setWaitDefaults({ quiet: REPLY_MS });
+setWaitDefaults({ quiet: REPLY_MS, stalled: STALL_MS });
 
 const noNetns = netnsUnavailable();
 if (noNetns) console.log(`lab 12: the network-namespace test is skipped: ${noNetns}`);

@@ -9,6 +9,7 @@ import {
   labFile,
   noTest,
   REPLY_MS,
+  STALL_MS,
   STARTUP_MS,
   setWaitDefaults,
   spawnLab,
@@ -19,7 +20,7 @@ import { settleWithin } from './helpers/watch.ts';
 
 // A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
 // The tests of each part run concurrently (describe.concurrent): the file costs its slowest test, not the sum.
-setWaitDefaults({ quiet: REPLY_MS });
+setWaitDefaults({ quiet: REPLY_MS, stalled: STALL_MS });
 
 // The framers come from the lab under test (labs/, or a learner's file when grading), not from a copy.
 type Lab13 = typeof import('../labs/13-framing.ts');

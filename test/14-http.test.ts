@@ -8,6 +8,7 @@ import {
   type LabProcess,
   noTest,
   REPLY_MS,
+  STALL_MS,
   STARTUP_MS,
   setWaitDefaults,
   spawnLab,
@@ -17,7 +18,7 @@ import { settleWithin } from './helpers/watch.ts';
 
 // A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
 // The tests run concurrently (describe.concurrent): the file costs its slowest test, not the sum.
-setWaitDefaults({ quiet: REPLY_MS });
+setWaitDefaults({ quiet: REPLY_MS, stalled: STALL_MS });
 
 // The server's timers, set small enough for a test to reach; a wait that depends on one is that long plus REPLY_MS.
 const REQUEST_TIMEOUT_MS = 500;

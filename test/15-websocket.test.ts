@@ -14,6 +14,7 @@ import {
   type LabProcess,
   noTest,
   REPLY_MS,
+  STALL_MS,
   setWaitDefaults,
   spawnLab,
   type TestHooks,
@@ -24,7 +25,7 @@ import { settleWithin } from './helpers/watch.ts';
 // A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
 // The same deadline holds for the raw waits below (a frame, a close, a ws client's event); a wait on one of the
 // lab's timers (--idle-ms) is that timer plus REPLY_MS. The tests run concurrently (describe.concurrent).
-setWaitDefaults({ quiet: REPLY_MS });
+setWaitDefaults({ quiet: REPLY_MS, stalled: STALL_MS });
 
 /** The patterns match lines in this order (a local stand-in for the harness's expectInOrder, not merged yet). */
 function expectInOrder(lines: string[], patterns: RegExp[]): void {

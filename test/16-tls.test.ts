@@ -14,6 +14,7 @@ import {
   getWaitDefaults,
   type LabProcess,
   REPLY_MS,
+  STALL_MS,
   STARTUP_MS,
   setWaitDefaults,
   spawnLab,
@@ -24,7 +25,7 @@ import { feedLines, LineWatcher, settleWithin } from './helpers/watch.ts';
 // A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
 // The same holds for the test's own clients (a TLS socket's lines, a handshake, openssl's output and exit). The
 // tests run concurrently, each with servers of its own.
-setWaitDefaults({ quiet: REPLY_MS });
+setWaitDefaults({ quiet: REPLY_MS, stalled: STALL_MS });
 
 /** The patterns match lines in this order (a local stand-in for the harness's expectInOrder, not merged yet). */
 function expectInOrder(lines: string[], patterns: RegExp[]): void {

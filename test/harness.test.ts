@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { busy, plainNode, root, setWaitDefaults, spawnFile } from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
 import { expectInOrder, orderProblem } from './helpers/order.ts';
+import { canLook, type Look, look, stalledBetween } from './helpers/stall.ts';
 import { openUdp } from './helpers/udp.ts';
 
 const talker = path.join(root, 'test/fixtures/harness/talker.ts');
@@ -212,6 +213,56 @@ describe.concurrent('the test harness', () => {
 });
 
 // Sequential: the defaults hold for the whole file, so no other test may start while this one changes them.
+// Not concurrent: `stalled` looks at every process this worker started, and another test's busy process would
+// (rightly) keep these waits from seeing a stall.
+describe.runIf(canLook)('stalled: a quiet wait ends sooner once nothing can come (Linux)', () => {
+  it('a process waiting for input with nothing due fails the wait after about `stalled` ms, saying so', async (t) => {
+    // Not scaled with the load: a quiet deadline inside the 8 s of V8's first timer of its own (see stall.ts).
+    const lab = spawnFile(t, talker, ['silent'], { quiet: 3000, stalled: 200 });
+    await lab.waitForLine(/ready/);
+    const { ms, error } = await timed(lab.waitForLine(/never/));
+    expect(error?.message).toMatch(
+      /printed no line matching \/never\/, and nothing new for \d+ ms: every process the test started waits for input, with nothing due/,
+    );
+    // Without the look it would have waited out the whole quiet period.
+    expect(ms).toBeLessThan(2000);
+  });
+
+  it("a timer of the process's own, due before the quiet deadline, is waited for: the line it prints comes", async (t) => {
+    const lab = spawnFile(t, talker, ['later', '800'], { quiet: 3000 * busy, stalled: 200 });
+    await lab.waitForLine(/ready/);
+    await lab.waitForLine(/later/);
+  });
+
+  it('a process that keeps running is not stalled: the wait fails at its quiet deadline, as without the look', async (t) => {
+    const quiet = Math.round(800 * busy);
+    const lab = spawnFile(t, talker, ['spin'], { quiet, stalled: 200 });
+    await lab.waitForLine(/ready/);
+    const { ms, error } = await timed(lab.waitForLine(/never/));
+    expect(error?.message).toMatch(new RegExp(`and nothing new for ${quiet} ms\n`));
+    expect(ms).toBeGreaterThanOrEqual(quiet - 1);
+  });
+
+  it('an idle Node process is seen to wait for ever (V8 sets its own timers, none due soon)', async (t) => {
+    const lab = spawnFile(t, talker, ['silent']);
+    await lab.waitForLine(/ready/);
+    // Looks 100 ms apart: soon one sees it asleep in the same call, not having run since the look before.
+    let before = look() as Look;
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        const now = look() as Look;
+        const stalled = stalledBetween(before, now, 1000);
+        before = now;
+        if (stalled) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 100);
+      t.onTestFinished(() => clearInterval(timer));
+    });
+  });
+});
+
 describe('file-wide defaults', () => {
   it('setWaitDefaults: every wait of the file that sets none gets the deadline; `within: undefined` opts out', async (t) => {
     setWaitDefaults({ within: 150 });

@@ -89,7 +89,7 @@ export interface SpawnOptions extends WaitOptions {
   env?: Record<string, string>;
   /** Extra node flags, put before the file. */
   nodeArgs?: string[];
-  // `within` and `failOn` given here apply to every wait on this process that does not set its own.
+  // `within`, `quiet`, `stalled` and `failOn` given here apply to every wait on this process that sets none.
 }
 
 /**
@@ -121,6 +121,13 @@ export function busyNow(): number {
  * untouched starter costs over the reference (its missing reply is only seen as silence), so it stays short.
  */
 export const REPLY_MS = Math.round(1000 * busy);
+
+/**
+ * How long a quiet wait lets nothing happen before it looks for the evidence that nothing will (`stalled` in
+ * watch.ts: every process of the test waits for input, with nothing due). Not stretched with the load: a busy
+ * machine shows up as processes that run or wait to run, and then the wait goes on to its `quiet` deadline.
+ */
+export const STALL_MS = 150;
 
 /** The longest a process may take to print its first line before deadlines count anyway (3 s times `busy`). */
 export const STARTUP_MS = Math.round(3000 * busy);
@@ -249,7 +256,12 @@ function start(
     name,
     {
       ...waitDefaults,
-      ...definedOnly({ within: options.within, quiet: options.quiet, failOn: options.failOn }),
+      ...definedOnly({
+        within: options.within,
+        quiet: options.quiet,
+        failOn: options.failOn,
+        stalled: options.stalled,
+      }),
     },
     gateOf(t),
     true,

@@ -1,7 +1,9 @@
 // Lines arriving from somewhere (a lab's output, a test client's socket) and promises that wait for them.
 // A wait ends on a matching line, or fails fast, with the output so far: when the source closes first, when a
 // line matching `failOn` comes first (a later line of the same scripted timeline), or after `within` ms (a
-// deadline derived from the timers the test itself set). The test timeout is only the last resort.
+// deadline derived from the timers the test itself set), or, where a file allows it, as soon as every process
+// of the test visibly waits for input with nothing due (`stalled`). The test timeout is only the last resort.
+import { canLook, type Look, look, stalledBetween } from './stall.ts';
 
 /** How a wait may fail before the test timeout. */
 export interface WaitOptions {
@@ -17,6 +19,14 @@ export interface WaitOptions {
   quiet?: number;
   /** Fail as soon as a line matching this arrives before the awaited one (a later step of the same timeline). */
   failOn?: RegExp;
+  /**
+   * With `quiet`: fail sooner, once nothing new has come for this many ms and the machine shows that nothing
+   * can: every process this test worker started sleeps in a call that waits for ever, and none has run since
+   * the last look (test/helpers/stall.ts; Linux only, elsewhere `quiet` alone counts). An untouched starter's
+   * missing reply is seen in a few hundred ms instead of `quiet`. Not for a wait that a kernel timer ends (a SYN
+   * sent again, a keepalive probe) or one the test itself ends later: there nothing runs, yet something comes.
+   */
+  stalled?: number;
 }
 
 export class LineWatcher {
@@ -74,7 +84,7 @@ export class LineWatcher {
    * Runs `fn` after `ms`, counted from now or, while a process of the test has printed nothing yet, from the
    * moment they all have: node's start-up on a busy machine is not a deadline the test set.
    */
-  deadline(ms: number, fn: () => void): () => void {
+  deadline(ms: number, fn: (lateMs: number) => void): () => void {
     let timer: NodeJS.Timeout | undefined;
     let cancelled = false;
     // A timer counts from the event loop's cached clock, which is as old as the loop's current turn: on a
@@ -85,7 +95,7 @@ export class LineWatcher {
         if (cancelled) return;
         const left = until - performance.now();
         if (left > 1) arm(until);
-        else fn();
+        else fn(-left);
       }, until - performance.now());
     };
     this.gate.whenOpen(() => {
@@ -124,9 +134,56 @@ export class LineWatcher {
         this.onOutput.delete(reset);
         cancelQuiet();
       });
+      if (options.stalled !== undefined) cancels.push(this.stallGuard(options.stalled, ms, what, fail));
     }
     return () => {
       for (const cancel of cancels) cancel();
+    };
+  }
+
+  /**
+   * The `stalled` part of a quiet wait: after `ms` with nothing new a look at the test's processes, then one
+   * every 100 ms until a look shows them all stalled since the one before. A process that has not run between
+   * two looks printed nothing new between them; what it printed before is in a pipe or socket of this process,
+   * read in the poll phase that follows this timer: the verdict waits for it (setImmediate), and a line read
+   * there cancels it. So a starved worker, whose timers fire late, is no reason for a wrong verdict.
+   * The looks cost about 0.2 ms per process; none is taken while lines keep coming.
+   */
+  private stallGuard(ms: number, quietMs: number, what: string, fail: (reason: string) => void): () => void {
+    if (!canLook) return () => {}; // this machine cannot tell: quiet alone
+    let before: Look | undefined;
+    let since = performance.now();
+    let cancel = () => {};
+    const probe = (wait: number) => {
+      cancel = this.deadline(wait, () => {
+        const now = look() as Look;
+        // Nothing due before the quiet deadline (and a little after, for the lines a timer's end would print).
+        const left = since + quietMs - performance.now() + 100;
+        if (before && stalledBetween(before, now, left)) {
+          const confirm = setImmediate(() =>
+            fail(
+              `${what}, and nothing new for ${Math.round(performance.now() - since)} ms: every process ` +
+                'the test started waits for input, with nothing due',
+            ),
+          );
+          cancel = () => clearImmediate(confirm);
+          return;
+        }
+        before = now;
+        probe(100);
+      });
+    };
+    const restart = () => {
+      cancel();
+      before = undefined;
+      since = performance.now();
+      probe(ms);
+    };
+    probe(ms);
+    this.onOutput.add(restart);
+    return () => {
+      this.onOutput.delete(restart);
+      cancel();
     };
   }
 
