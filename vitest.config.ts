@@ -37,11 +37,27 @@ class LongestFirst extends BaseSequencer {
   }
 }
 
+// Two tiers. `labs`: every lab's tests and the harness they stand on (about 30 s on 2 cores, 57 CPU-s): what a
+// change to a lab or a page is checked with. `tooling`: the CLIs (lab, grade, exercise, hint, the project
+// testers, the grader's reporter), the transcripts and captures the pages show, and the hostile peers' floods
+// (a GiB through lab 02): about 150 CPU-s more, which no 2-core machine runs in 30 s.
+const labsTier = [
+  'test/[0-9][0-9]-*.test.ts',
+  'test/{harness,lines,registry,check-labs,plain-node,loopback-only,site-mermaid,site-search}.test.ts',
+];
+const exclude = ['test/fixtures/**', 'node_modules/**'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    // `npm test` runs the labs (`--project labs`); `npm run test:all` (npm run check, CI on every Node) both.
     // The tooling's fixture workbook has tests of its own, run only by the grader in the tooling tests.
-    exclude: ['test/fixtures/**', 'node_modules/**'],
+    projects: [
+      { extends: true, test: { name: 'labs', include: labsTier, exclude } },
+      {
+        extends: true,
+        test: { name: 'tooling', include: ['test/**/*.test.ts'], exclude: [...exclude, ...labsTier] },
+      },
+    ],
     // The last resort: every wait ends on a line, an exit, a later line or its own deadline before this.
     testTimeout: Math.round(10_000 * busy),
     hookTimeout: Math.round(10_000 * busy),
