@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { busy, plainNode, root, setWaitDefaults, spawnFile } from './helpers/lab.ts';
+import { busy, plainNode, root, STARTUP_MS, setWaitDefaults, spawnFile } from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
 import { expectInOrder, orderProblem } from './helpers/order.ts';
 import { canLook, type Look, look, stalledBetween } from './helpers/stall.ts';
@@ -195,20 +195,41 @@ describe.concurrent('the test harness', () => {
     expect(ms).toBeLessThan(2000 * busy); // far below the test timeout, on a loaded machine too
   });
 
-  it(`runs the workbook's own files with ${plainNode ? 'plain node (type stripping)' : 'tsx'} on Node ${process.versions.node}, and a student's file always with tsx`, async (t) => {
+  it(`runs the workbook's own files with ${plainNode ? 'plain node (type stripping)' : 'tsx'} on Node ${process.versions.node}; a student's file the same where plain node runs it as tsx would, else with tsx`, async (t) => {
     const own = spawnFile(t, talker);
     expect(own.command.includes('tsx')).toBe(!plainNode);
     expect(own.command).toContain('--throw-deprecation');
     await own.waitForLine(/ready/);
-    // A file outside labs/ and test/ (a student's, in exercises/ or a folder of their own) runs as it runs for them.
+    // Files outside labs/ and test/ (a student's, in exercises/ or a folder of their own).
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'harness-'));
     t.onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const theirs = path.join(dir, 'mine.ts');
-    fs.writeFileSync(theirs, "const greeting: string = 'typed';\nconsole.log(greeting);\n");
-    const student = spawnFile(t, theirs);
-    expect(student.command.slice(0, 2)).toEqual(['--import', 'tsx']);
-    expect(await student.waitForExit({ within: 5000 })).toEqual({ exitCode: 0, signal: undefined });
-    expect(student.lines).toEqual(['typed']);
+    const files: Record<string, string> = {
+      'erasable.ts':
+        "import { twice } from './helper.ts';\nconst greeting: string = twice('typed');\nconsole.log(greeting);\n",
+      'helper.ts': 'export const twice = (s: string): string => s + s;\n',
+      // Each of these runs under tsx only: an enum (not erasable), an import without its extension, ./x.js for x.ts.
+      'enum.ts': "enum Greeting { Hi = 'typedtyped' }\nconsole.log(Greeting.Hi);\n",
+      'no-extension.ts': "import { twice } from './helper';\nconsole.log(twice('typed'));\n",
+      'js-for-ts.ts': "import { twice } from './helper.js';\nconsole.log(twice('typed'));\n",
+      'deep.ts': "import './enum.ts';\n",
+    };
+    for (const [name, code] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), code);
+    const cases: [string, boolean][] = [
+      ['erasable.ts', plainNode],
+      ['enum.ts', false],
+      ['no-extension.ts', false],
+      ['js-for-ts.ts', false],
+      ['deep.ts', false], // an enum two files down
+    ];
+    for (const [name, plain] of cases) {
+      const student = spawnFile(t, path.join(dir, name));
+      expect(student.command.includes('tsx'), name).toBe(!plain);
+      expect(await student.waitForExit({ within: STARTUP_MS }), name).toEqual({
+        exitCode: 0,
+        signal: undefined,
+      });
+      expect(student.lines, name).toEqual(['typedtyped']);
+    }
   });
 });
 
