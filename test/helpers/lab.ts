@@ -128,7 +128,7 @@ export const REPLY_MS = Math.round(1000 * busy);
  * watch.ts: every process of the test waits for input, with nothing due). Not stretched with the load: a busy
  * machine shows up as processes that run or wait to run, and then the wait goes on to its `quiet` deadline.
  */
-export const STALL_MS = 150;
+export const STALL_MS = 100;
 
 /** The longest a process may take to print its first line before deadlines count anyway (3 s times `busy`). */
 export const STARTUP_MS = Math.round(3000 * busy);
