@@ -13,10 +13,14 @@ import { openUdp } from './helpers/udp.ts';
 
 const talker = path.join(root, 'test/fixtures/harness/talker.ts');
 
-/** How long `promise` takes to settle, and its error (or undefined when it resolved). */
-async function timed(promise: Promise<unknown>): Promise<{ ms: number; error: Error | undefined }> {
+/**
+ * How long the promise `start` returns takes to settle, counted from before `start` runs (a wait's deadline is
+ * armed as it is called: counted from after, a worker descheduled in between once measured 267 ms for 300), and
+ * its error (or undefined when it resolved).
+ */
+async function timed(start: () => Promise<unknown>): Promise<{ ms: number; error: Error | undefined }> {
   const started = performance.now();
-  const error = await promise.then(
+  const error = await start().then(
     () => undefined,
     (e: Error) => e,
   );
@@ -64,7 +68,7 @@ describe.concurrent('the test harness', () => {
   it('within: a wait fails after its deadline with the output so far, while the lab is still running', async (t) => {
     const lab = spawnFile(t, talker, ['silent']);
     await lab.waitForLine(/ready/);
-    const { ms, error } = await timed(lab.waitForLine(/a line that never comes/, { within: 300 }));
+    const { ms, error } = await timed(() => lab.waitForLine(/a line that never comes/, { within: 300 }));
     expect(error?.message).toMatch(
       /^talker\.ts printed no line matching \/a line that never comes\/ within 300 ms\n/,
     );
@@ -80,11 +84,11 @@ describe.concurrent('the test harness', () => {
     const lab = spawnFile(t, talker, ['silent'], { within: 200 });
     // The clock starts at the first output: node's start-up (more than 200 ms with tsx) is not counted.
     await lab.waitForLine(/ready/);
-    const { ms, error } = await timed(lab.waitForLines(/never/, 2));
+    const { ms, error } = await timed(() => lab.waitForLines(/never/, 2));
     expect(error?.message).toMatch(/printed no line matching \/never\/ within 200 ms \(saw 0 of 2\)/);
     expect(ms).toBeLessThan(2000 * busy); // far below the test timeout, on a loaded machine too
     // …and waitForExit too: a process that does not end is an error with its output, not a hang.
-    const exit = await timed(lab.waitForExit());
+    const exit = await timed(() => lab.waitForExit());
     expect(exit.error?.message).toMatch(/^talker\.ts was still running within 200 ms\n/);
   });
 
@@ -99,7 +103,7 @@ describe.concurrent('the test harness', () => {
     // …until the test stops typing: nothing new comes, and the wait fails one quiet period after the last line.
     setTimeout(() => clearInterval(talking), 2.5 * quiet);
     const started = performance.now();
-    const stalled = await timed(lab.waitForLine(/you said: never/, { quiet }));
+    const stalled = await timed(() => lab.waitForLine(/you said: never/, { quiet }));
     expect(stalled.error?.message).toMatch(
       new RegExp(`printed no line matching /you said: never/, and nothing new for ${quiet} ms`),
     );
@@ -107,7 +111,7 @@ describe.concurrent('the test harness', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(2 * quiet);
     expect(stalled.error?.message).toContain('[fixture] you said: tick');
     // waitForExit too.
-    expect((await timed(lab.waitForExit())).error?.message).toMatch(
+    expect((await timed(() => lab.waitForExit())).error?.message).toMatch(
       new RegExp(`^talker\\.ts was still running, and nothing new for ${quiet} ms`),
     );
   });
@@ -173,14 +177,14 @@ describe.concurrent('the test harness', () => {
     const { port } = server.address() as net.AddressInfo;
     const client = await connectClient(t, port);
     await client.waitForLine(/^first$/);
-    const deadline = await timed(client.waitForLine(/^third$/, { within: 200 }));
+    const deadline = await timed(() => client.waitForLine(/^third$/, { within: 200 }));
     expect(deadline.error?.message).toMatch(/no line matching \/\^third\$\/ within 200 ms/);
-    const later = await timed(client.waitForLine(/^third$/, { failOn: /^second$/ }));
+    const later = await timed(() => client.waitForLine(/^third$/, { failOn: /^second$/ }));
     expect(later.error?.message).toMatch(/printed "second" \(matching \/\^second\$\/\) before/);
-    const text = await timed(client.waitForText(/never/, { within: 100 }));
+    const text = await timed(() => client.waitForText(/never/, { within: 100 }));
     expect(text.error?.message).toMatch(/no text matching \/never\/ within 100 ms/);
     client.write('bye\n');
-    const closed = await timed(client.waitForLine(/^third$/));
+    const closed = await timed(() => client.waitForLine(/^third$/));
     expect(closed.error?.message).toMatch(/closed before a line matching/);
     expect(closed.error?.message).toContain('gone');
   });
@@ -190,7 +194,7 @@ describe.concurrent('the test harness', () => {
     const other = await openUdp(t);
     await other.send('ping 1', udp.port);
     await udp.waitForMessages(/^ping/);
-    const { ms, error } = await timed(udp.waitForMessages(/^ping/, 2));
+    const { ms, error } = await timed(() => udp.waitForMessages(/^ping/, 2));
     expect(error?.message).toMatch(/no line matching \/\^ping\/ within 200 ms \(saw 1 of 2\)/);
     expect(ms).toBeLessThan(2000 * busy); // far below the test timeout, on a loaded machine too
   });
@@ -241,7 +245,7 @@ describe.runIf(canLook)('stalled: a quiet wait ends sooner once nothing can come
     // Not scaled with the load: a quiet deadline inside the 8 s of V8's first timer of its own (see stall.ts).
     const lab = spawnFile(t, talker, ['silent'], { quiet: 3000, stalled: 200 });
     await lab.waitForLine(/ready/);
-    const { ms, error } = await timed(lab.waitForLine(/never/));
+    const { ms, error } = await timed(() => lab.waitForLine(/never/));
     expect(error?.message).toMatch(
       /printed no line matching \/never\/, and nothing new for \d+ ms: every process the test started waits for input, with nothing due/,
     );
@@ -259,7 +263,7 @@ describe.runIf(canLook)('stalled: a quiet wait ends sooner once nothing can come
     const quiet = Math.round(800 * busy);
     const lab = spawnFile(t, talker, ['spin'], { quiet, stalled: 200 });
     await lab.waitForLine(/ready/);
-    const { ms, error } = await timed(lab.waitForLine(/never/));
+    const { ms, error } = await timed(() => lab.waitForLine(/never/));
     expect(error?.message).toMatch(new RegExp(`and nothing new for ${quiet} ms\n`));
     expect(ms).toBeGreaterThanOrEqual(quiet - 1);
   });
@@ -290,7 +294,7 @@ describe('file-wide defaults', () => {
     try {
       const lab = spawnFile(t, talker, ['silent']);
       await lab.waitForLine(/ready/);
-      const { error } = await timed(lab.waitForLine(/never/));
+      const { error } = await timed(() => lab.waitForLine(/never/));
       expect(error?.message).toMatch(/within 150 ms/);
       const opted = lab.waitForLine(/never/, { within: undefined }).catch((e: Error) => e);
       await lab.stop();
