@@ -29,8 +29,6 @@ export interface Look {
 let last: Look | undefined;
 const TICKS_PER_S = 100; // USER_HZ, 100 on every Linux this runs on (/proc/PID/stat counts in it)
 
-const INFINITE = new Set([0xffffffffn, 0xffffffffffffffffn]);
-
 // Syscall numbers by architecture: the calls that block until something arrives, and where their timeout is.
 // 'none': blocks until input (read, accept, wait4); 'ms': an int of milliseconds (-1: for ever) in that
 // argument; 'ptr': a pointer to a timespec in that argument (NULL: for ever; otherwise unknown here).
@@ -108,8 +106,8 @@ function waitMs(syscall: string): number {
   if (raw === undefined) return 0;
   const value = BigInt(raw);
   if (timeout.kind === 'ptr') return value === 0n ? Number.POSITIVE_INFINITY : 0; // NULL: no timeout
-  const ms = Number(BigInt.asIntN(32, value));
-  return INFINITE.has(value) || ms < 0 ? Number.POSITIVE_INFINITY : ms;
+  const ms = Number(BigInt.asIntN(32, value)); // -1 (for ever) reads as 0xffffffff or, sign-extended, 64 bits of 1
+  return ms < 0 ? Number.POSITIVE_INFINITY : ms;
 }
 
 /** A look at every process below this one; undefined when this machine cannot tell (not Linux, no /proc). */
@@ -119,6 +117,7 @@ export function look(): Look | undefined {
   if (!uptime) return undefined;
   const at = Number.parseFloat(uptime);
   const seen = new Map<number, Seen>();
+  const previous = last;
   for (const pid of descendants(process.pid)) {
     const stat = read(`/proc/${pid}/stat`);
     if (!stat) continue; // gone since it was listed
@@ -130,17 +129,16 @@ export function look(): Look | undefined {
     const switches = [...status.matchAll(/ctxt_switches:\s*(\d+)/g)].map((m) => m[1]).join('/');
     const syscall = state === 'S' ? read(`/proc/${pid}/syscall`) : undefined;
     const ran = `${after[11]}/${after[12]}/${switches}`; // utime, stime (fields 14 and 15 of stat)
-    const before = last?.seen.get(pid);
+    const before = previous?.seen.get(pid);
     seen.set(pid, {
       ran,
       waitMs: syscall === undefined ? 0 : waitMs(syscall),
       // Unchanged since the last look: entered when it was; ran since: after the last look; new: after its start.
-      enteredAfter:
-        before?.ran === ran
+      enteredAfter: !before
+        ? Number(after[19]) / TICKS_PER_S // starttime (field 22)
+        : before.ran === ran
           ? before.enteredAfter
-          : before && last
-            ? last.at
-            : Number(after[19]) / TICKS_PER_S, // starttime (field 22)
+          : (previous as Look).at,
     });
   }
   last = { at, seen };

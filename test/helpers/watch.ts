@@ -84,7 +84,7 @@ export class LineWatcher {
    * Runs `fn` after `ms`, counted from now or, while a process of the test has printed nothing yet, from the
    * moment they all have: node's start-up on a busy machine is not a deadline the test set.
    */
-  deadline(ms: number, fn: (lateMs: number) => void): () => void {
+  deadline(ms: number, fn: () => void): () => void {
     let timer: NodeJS.Timeout | undefined;
     let cancelled = false;
     // A timer counts from the event loop's cached clock, which is as old as the loop's current turn: on a
@@ -95,7 +95,7 @@ export class LineWatcher {
         if (cancelled) return;
         const left = until - performance.now();
         if (left > 1) arm(until);
-        else fn(-left);
+        else fn();
       }, until - performance.now());
     };
     this.gate.whenOpen(() => {
