@@ -14,7 +14,9 @@ export interface WaitOptions {
   within?: number;
   /**
    * Fail when nothing new has arrived for this many ms since the wait began: a scripted timeline that stalled
-   * (a starter's missing part). Only for sources that keep talking until the awaited line; counted like `within`.
+   * (a starter's missing part). Only for sources that keep talking until the awaited line; counted like `within`,
+   * but in the time this worker was awake to hear it (`awake.now`): a starved worker or a paused machine is no
+   * silence of the lab's.
    */
   quiet?: number;
   /** Fail as soon as a line matching this arrives before the awaited one (a later step of the same timeline). */
@@ -28,6 +30,51 @@ export interface WaitOptions {
    */
   stalled?: number;
 }
+
+/**
+ * Milliseconds this worker's event loop was awake to run callbacks: the real clock less the gaps in which a 20 ms
+ * ticker could not run (the worker starved of CPU, a machine paused by its host, a long synchronous call). Lines
+ * that came in such a gap wait in a pipe or socket, unread, while a timer due in it fires first when the loop
+ * wakes: a quiet deadline counted in real time once failed so, on CI, a reference lab whose line was 4 s "late".
+ * The ticker runs only while a quiet wait is armed (`awake.hold()`).
+ */
+export const awake = (() => {
+  const TICK_MS = 20;
+  const SLACK_MS = 10; // a tick this much late is an ordinary busy machine, not a gap
+  let asleep = 0;
+  let last = 0;
+  let holders = 0;
+  let ticker: NodeJS.Timeout | undefined;
+  const gap = (now: number) => Math.max(0, now - last - TICK_MS - SLACK_MS);
+  return {
+    now(): number {
+      const now = performance.now();
+      return ticker ? now - asleep - gap(now) : now - asleep;
+    },
+    /** Keeps the ticker running until the returned release is called. */
+    hold(): () => void {
+      if (holders++ === 0) {
+        last = performance.now();
+        ticker = setInterval(() => {
+          const now = performance.now();
+          asleep += gap(now);
+          last = now;
+        }, TICK_MS).unref();
+      }
+      let held = true;
+      return () => {
+        if (!held) return;
+        held = false;
+        if (--holders === 0) {
+          const now = performance.now();
+          asleep += gap(now);
+          clearInterval(ticker);
+          ticker = undefined;
+        }
+      };
+    },
+  };
+})();
 
 export class LineWatcher {
   readonly lines: string[] = [];
@@ -84,22 +131,22 @@ export class LineWatcher {
    * Runs `fn` after `ms`, counted from now or, while a process of the test has printed nothing yet, from the
    * moment they all have: node's start-up on a busy machine is not a deadline the test set.
    */
-  deadline(ms: number, fn: () => void): () => void {
+  deadline(ms: number, fn: () => void, clock: () => number = () => performance.now()): () => void {
     let timer: NodeJS.Timeout | undefined;
     let cancelled = false;
     // A timer counts from the event loop's cached clock, which is as old as the loop's current turn: on a
     // starved process a 300 ms timer once fired 1 ms after it was set. So the deadline is checked against the
-    // real clock, and armed again for what is left.
+    // clock, and armed again for what is left.
     const arm = (until: number) => {
       timer = setTimeout(() => {
         if (cancelled) return;
-        const left = until - performance.now();
+        const left = until - clock();
         if (left > 1) arm(until);
         else fn();
-      }, until - performance.now());
+      }, until - clock());
     };
     this.gate.whenOpen(() => {
-      if (!cancelled) arm(performance.now() + ms);
+      if (!cancelled) arm(clock() + ms);
     });
     return () => {
       cancelled = true;
@@ -116,29 +163,49 @@ export class LineWatcher {
   readonly onOutput = new Set<() => void>();
 
   /** Arms the `within` and `quiet` deadlines of one wait; `fail` gets the reason. Returns the cancel. */
-  guard(options: WaitOptions, what: string, fail: (reason: string) => void): () => void {
+  guard(options: WaitOptions, what: string, failWith: (reason: string) => void): () => void {
     const cancels: (() => void)[] = [];
+    const cancelAll = () => {
+      for (const cancel of cancels) cancel();
+    };
+    // The first verdict disarms the rest (and lets the awake ticker stop).
+    const fail = (reason: string) => {
+      cancelAll();
+      failWith(reason);
+    };
     if (options.within !== undefined) {
       const ms = options.within;
       cancels.push(this.deadline(ms, () => fail(`${what} within ${ms} ms`)));
     }
     if (options.quiet !== undefined) {
       const ms = options.quiet;
-      let cancelQuiet = this.deadline(ms, () => fail(`${what}, and nothing new for ${ms} ms`));
+      const release = awake.hold();
+      let cancelQuiet = () => {};
+      const arm = () => {
+        cancelQuiet = this.deadline(
+          ms,
+          () => {
+            // A line already in the pipe is read in the poll phase after this timer, and cancels the verdict.
+            const confirm = setImmediate(() => fail(`${what}, and nothing new for ${ms} ms`));
+            cancelQuiet = () => clearImmediate(confirm);
+          },
+          awake.now,
+        );
+      };
+      arm();
       const reset = () => {
         cancelQuiet();
-        cancelQuiet = this.deadline(ms, () => fail(`${what}, and nothing new for ${ms} ms`));
+        arm();
       };
       this.onOutput.add(reset);
       cancels.push(() => {
         this.onOutput.delete(reset);
         cancelQuiet();
+        release();
       });
       if (options.stalled !== undefined) cancels.push(this.stallGuard(options.stalled, ms, what, fail));
     }
-    return () => {
-      for (const cancel of cancels) cancel();
-    };
+    return cancelAll;
   }
 
   /**
