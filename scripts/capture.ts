@@ -337,11 +337,19 @@ export function tlsFlow(mmd: string): string[] {
 /** A segment of 09's --burst: it starts with one of the lines 'b:N\n'. */
 const isBurstLine = (p: Packet) => p.payload[0] === 0x62 && p.payload[1] === 0x3a && p.length <= 40;
 
-/** Where the other side first answered once all ten 4-byte lines of the burst were sent (0: not yet). */
+/**
+ * Where the other side first answered once all ten 4-byte lines of the burst were sent (0: not yet). Bytes count
+ * once: on a loaded machine the kernel once sent `b:9` again (a tail loss probe: the peer's ACK was delayed, the
+ * writer descheduled before its tenth write), and counting it twice ended the scene before `b:0`.
+ */
 function burstAnswered(packets: readonly Packet[]): number {
+  let first: number | undefined;
   let bytes = 0;
   for (const [i, p] of packets.entries()) {
-    if (isBurstLine(p)) bytes += p.length;
+    if (isBurstLine(p) && p.tcp) {
+      first ??= p.tcp.seq;
+      bytes = Math.max(bytes, (p.tcp.seq - first + p.length) >>> 0);
+    }
     if (bytes < 40) continue;
     const back = packets.findIndex((q, k) => k > i && q.srcPort !== p.srcPort);
     return Math.max(back, 0);

@@ -302,6 +302,33 @@ describe('sequence diagram', () => {
     expect(structure(mmd)).toEqual(['P1>P2 SYN len=0', 'P1>P2 PSH+ACK len=4', 'P1>P2 PSH+ACK len=4']);
   });
 
+  it('09 nodelay ends once all ten lines were sent, a line the kernel sent again counted once', () => {
+    const scene = scenes.find((s) => s.lab === '09' && s.name === 'nodelay');
+    const segment = (from: number, seq: number, text: string) =>
+      ({
+        us: 1e9 + seq,
+        family: 4,
+        src: '127.0.0.1',
+        dst: '127.0.0.1',
+        proto: 'tcp',
+        protoNumber: 6,
+        srcPort: from,
+        dstPort: from === 40000 ? 6969 : 40000,
+        tcp: { seq, ack: 1, flags: text ? 'PSH,ACK' : 'ACK', window: 65536, options: [] },
+        length: text.length,
+        payload: new TextEncoder().encode(text),
+      }) as Packet;
+    const line = (n: number) => segment(40000, 100 + 4 * (n - 1), `b:${n % 10}\n`);
+    // b:1 … b:9, then b:9 again (a tail loss probe: the ACK was late and the writer descheduled), the ACK,
+    // and only then b:0 and the ACK that answers it.
+    const packets = [1, 2, 3, 4, 5, 6, 7, 8, 9].map(line);
+    packets.push(line(9), segment(6969, 1, ''), line(10), segment(6969, 1, ''));
+    expect(scene?.until?.(packets)).toBe(true);
+    const picked = scene?.select?.(packets) ?? [];
+    expect(picked).toHaveLength(packets.length);
+    expect(picked.at(-2)?.payload).toEqual(new TextEncoder().encode('b:0\n'));
+  });
+
   it('escapes what mermaid would read as syntax, and previews bytes', () => {
     expect(escapeMermaid('a;b#c<d>"e"')).toBe('a#59;b#35;c#60;d#62;#34;e#34;');
     expect(preview(new Uint8Array([0x68, 0x00, 0xff, 0x0a]), 4)).toBe('h\\x00\\xff\\n');
