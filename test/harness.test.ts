@@ -367,24 +367,24 @@ describe('quiet counts the time this worker was awake to hear', () => {
   };
 
   it('a line that comes after the worker was blocked for longer than `quiet` is still waited for', async (t) => {
-    // The line comes 1700 ms after the fixture starts; the worker is blocked for the first 1500 ms of a 1000 ms
+    // The line comes 900 ms after the fixture starts; the worker is blocked for the first 800 ms of a 500 ms
     // quiet wait. Counted in real time the wait would fail as the worker wakes, before it reads anything.
-    const lab = spawnFile(t, talker, ['later', '1700'], { quiet: 1000 });
+    const lab = spawnFile(t, talker, ['later', '900'], { quiet: 500 });
     await lab.waitForLine(/ready/);
     const wait = timed(() => lab.waitForLine(/later/));
-    block(1500);
+    block(800);
     expect((await wait).error).toBeUndefined();
   });
 
   it('silence after the worker wakes still fails the wait, `quiet` ms of it later', async (t) => {
-    const lab = spawnFile(t, talker, ['silent'], { quiet: 1000 });
+    const lab = spawnFile(t, talker, ['silent'], { quiet: 500 });
     await lab.waitForLine(/ready/);
     const wait = timed(() => lab.waitForLine(/never/));
-    block(1500);
+    block(800);
     const { ms, error } = await wait;
-    expect(error?.message).toMatch(/printed no line matching \/never\/, and nothing new for 1000 ms\n/);
-    // 1500 ms asleep do not count: the 1000 ms of quiet are counted after them, less the 30 ms a tick of the
+    expect(error?.message).toMatch(/printed no line matching \/never\/, and nothing new for 500 ms\n/);
+    // 800 ms asleep do not count: the 500 ms of quiet are counted after them, less the 30 ms a tick of the
     // ticker may take before its lateness counts as a gap.
-    expect(ms).toBeGreaterThanOrEqual(1500 + 1000 - 50);
+    expect(ms).toBeGreaterThanOrEqual(800 + 500 - 50);
   });
 });
