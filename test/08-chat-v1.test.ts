@@ -377,6 +377,8 @@ describe.concurrent('lab 08: chat room v1', () => {
     // Only the live bob was written to: no write to the dead socket, so no second error.
     await server.waitForLines(/error: /, 1); // its log line may trail the socket event above
     expect(server.matching(/error: /)).toHaveLength(1);
+    // What next reads says nothing about what alice has read by then: her socket is another one.
+    await alice.waitForLines(/^\* bob joined$/, 2);
     expect(roomLines(alice)).toEqual(['* bob joined', '* bob left', '* bob joined']);
   });
 
