@@ -25,6 +25,34 @@ const fixtureAt = (file: string) => parsePcap(new Uint8Array(fs.readFileSync(fil
 const fixture = (name: string) =>
   parsePcap(new Uint8Array(fs.readFileSync(path.join(root, 'test/fixtures/pcap', name))));
 
+/** A TCP segment on 127.0.0.1 as the pcap reader returns one: PSH+ACK, window 65536 and no payload unless given. */
+function tcpSegment(o: {
+  us?: number;
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack?: number;
+  flags?: string;
+  window?: number;
+  payload?: Uint8Array | string;
+}): Packet {
+  const payload =
+    typeof o.payload === 'string' ? new TextEncoder().encode(o.payload) : (o.payload ?? new Uint8Array(0));
+  return {
+    us: o.us ?? 1,
+    family: 4,
+    src: '127.0.0.1',
+    dst: '127.0.0.1',
+    proto: 'tcp',
+    protoNumber: 6,
+    srcPort: o.srcPort,
+    dstPort: o.dstPort,
+    tcp: { seq: o.seq, ack: o.ack ?? 0, flags: o.flags ?? 'PSH,ACK', window: o.window ?? 65536, options: [] },
+    length: payload.length,
+    payload,
+  };
+}
+
 describe('pcap reader', () => {
   it('reads an IPv4 TCP exchange on lo (Ethernet link type): handshake, 7 bytes, FIN both ways', () => {
     const c = fixture('tcp4.pcap');
@@ -228,21 +256,14 @@ describe('sequence diagram', () => {
   it('reads WebSocket frames after the 101: masked bytes as sent and unmasked, a frame across segments', () => {
     let seq = { c: 1000, s: 5000 };
     const seg = (from: 'c' | 's', bytes: number[] | string): Packet => {
-      const payload = typeof bytes === 'string' ? new TextEncoder().encode(bytes) : new Uint8Array(bytes);
-      const p = {
-        us: 1,
-        family: 4,
-        src: '127.0.0.1',
-        dst: '127.0.0.1',
-        proto: 'tcp',
-        protoNumber: 6,
+      const p = tcpSegment({
         srcPort: from === 'c' ? 40000 : 8090,
         dstPort: from === 'c' ? 8090 : 40000,
-        tcp: { seq: seq[from], ack: 0, flags: 'PSH,ACK', window: 512, options: [] },
-        length: payload.length,
-        payload,
-      } as Packet;
-      seq = { ...seq, [from]: seq[from] + payload.length };
+        seq: seq[from],
+        window: 512,
+        payload: typeof bytes === 'string' ? bytes : new Uint8Array(bytes),
+      });
+      seq = { ...seq, [from]: seq[from] + p.length };
       return p;
     };
     const key = [0x37, 0xfa, 0x21, 0x3d];
@@ -267,19 +288,7 @@ describe('sequence diagram', () => {
 
   it('marks a SYN sent again with the same seq as a retry, with the time since the first', () => {
     const syn = (us: number) =>
-      ({
-        us,
-        family: 4,
-        src: '127.0.0.1',
-        dst: '127.0.0.1',
-        proto: 'tcp',
-        protoNumber: 6,
-        srcPort: 40000,
-        dstPort: 6969,
-        tcp: { seq: 77, ack: 0, flags: 'SYN', window: 65495, options: [] },
-        length: 0,
-        payload: new Uint8Array(0),
-      }) as Packet;
+      tcpSegment({ us, srcPort: 40000, dstPort: 6969, seq: 77, flags: 'SYN', window: 65495 });
     const arrows = sequenceDiagram([syn(1e9), syn(1e9 + 1_020_000)], [])
       .split('\n')
       .filter((l) => l.includes('->>'));
@@ -288,15 +297,15 @@ describe('sequence diagram', () => {
       '  P1->>P2: SYN seq=0 win=65495 len=0 (retry, 1.0 s after the first SYN)',
     ]);
     // Data sent again (a tail loss probe when the ACK is late) is marked, and the structure leaves it out.
-    const data = (seq: number) => {
-      const p = syn(2e9 + seq);
-      return {
-        ...p,
-        tcp: { ...p.tcp, seq, flags: 'PSH,ACK' },
-        length: 4,
+    const data = (seq: number) =>
+      tcpSegment({
+        us: 2e9 + seq,
+        srcPort: 40000,
+        dstPort: 6969,
+        seq,
+        window: 65495,
         payload: new Uint8Array(4),
-      } as Packet;
-    };
+      });
     const mmd = sequenceDiagram([syn(1e9), data(78), data(82), data(82)], []);
     expect(mmd).toContain('seq=5 ack=0 win=65495 len=4 "\\x00\\x00\\x00\\x00" (retransmission)');
     expect(structure(mmd)).toEqual(['P1>P2 SYN len=0', 'P1>P2 PSH+ACK len=4', 'P1>P2 PSH+ACK len=4']);
@@ -305,19 +314,15 @@ describe('sequence diagram', () => {
   it('09 nodelay ends once all ten lines were sent, a line the kernel sent again counted once', () => {
     const scene = scenes.find((s) => s.lab === '09' && s.name === 'nodelay');
     const segment = (from: number, seq: number, text: string) =>
-      ({
+      tcpSegment({
         us: 1e9 + seq,
-        family: 4,
-        src: '127.0.0.1',
-        dst: '127.0.0.1',
-        proto: 'tcp',
-        protoNumber: 6,
         srcPort: from,
         dstPort: from === 40000 ? 6969 : 40000,
-        tcp: { seq, ack: 1, flags: text ? 'PSH,ACK' : 'ACK', window: 65536, options: [] },
-        length: text.length,
-        payload: new TextEncoder().encode(text),
-      }) as Packet;
+        seq,
+        ack: 1,
+        flags: text ? 'PSH,ACK' : 'ACK',
+        payload: text,
+      });
     const line = (n: number) => segment(40000, 100 + 4 * (n - 1), `b:${n % 10}\n`);
     // b:1 … b:9, then b:9 again (a tail loss probe: the ACK was late and the writer descheduled), the ACK,
     // and only then b:0 and the ACK that answers it.

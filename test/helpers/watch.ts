@@ -76,6 +76,15 @@ export const awake = (() => {
   };
 })();
 
+/**
+ * Runs `fn` after the poll phase that follows this timer: a line already waiting in a pipe or socket (a starved
+ * worker's timers fire before it reads) is read there first, and can cancel the verdict. Returns the cancel.
+ */
+function afterPoll(fn: () => void): () => void {
+  const pending = setImmediate(fn);
+  return () => clearImmediate(pending);
+}
+
 export class LineWatcher {
   readonly lines: string[] = [];
   /** Every character received, line ends included: for prompts that end without a newline. */
@@ -181,25 +190,21 @@ export class LineWatcher {
       const ms = options.quiet;
       const release = awake.hold();
       let cancelQuiet = () => {};
+      // Armed now, and again on every new piece of output.
       const arm = () => {
+        cancelQuiet();
         cancelQuiet = this.deadline(
           ms,
           () => {
-            // A line already in the pipe is read in the poll phase after this timer, and cancels the verdict.
-            const confirm = setImmediate(() => fail(`${what}, and nothing new for ${ms} ms`));
-            cancelQuiet = () => clearImmediate(confirm);
+            cancelQuiet = afterPoll(() => fail(`${what}, and nothing new for ${ms} ms`));
           },
           awake.now,
         );
       };
       arm();
-      const reset = () => {
-        cancelQuiet();
-        arm();
-      };
-      this.onOutput.add(reset);
+      this.onOutput.add(arm);
       cancels.push(() => {
-        this.onOutput.delete(reset);
+        this.onOutput.delete(arm);
         cancelQuiet();
         release();
       });
@@ -212,7 +217,7 @@ export class LineWatcher {
    * The `stalled` part of a quiet wait: after `ms` with nothing new a look at the test's processes, then one
    * every 100 ms until a look shows them all stalled since the one before. A process that has not run between
    * two looks printed nothing new between them; what it printed before is in a pipe or socket of this process,
-   * read in the poll phase that follows this timer: the verdict waits for it (setImmediate), and a line read
+   * read in the poll phase that follows this timer: the verdict waits for it (`afterPoll`), and a line read
    * there cancels it. So a starved worker, whose timers fire late, is no reason for a wrong verdict.
    * The looks cost about 0.2 ms per process; none is taken while lines keep coming.
    */
@@ -227,13 +232,12 @@ export class LineWatcher {
         // Nothing due before the quiet deadline (and a little after, for the lines a timer's end would print).
         const left = since + quietMs - performance.now() + 100;
         if (before && stalledBetween(before, now, left)) {
-          const confirm = setImmediate(() =>
+          cancel = afterPoll(() =>
             fail(
               `${what}, and nothing new for ${Math.round(performance.now() - since)} ms: every process ` +
                 'the test started waits for input, with nothing due',
             ),
           );
-          cancel = () => clearImmediate(confirm);
           return;
         }
         before = now;
