@@ -3,6 +3,7 @@
 // outlives grading. The tester's own limits are the only timers.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -12,7 +13,7 @@ import { chatProject } from '../scripts/lib/projects/chat.ts';
 import { describeStages, readme } from '../scripts/lib/projects/describe.ts';
 import { hintFor } from '../scripts/lib/projects/grade.ts';
 import { stepsFor } from '../scripts/lib/projects/index.ts';
-import { lineHint, markedPids, runStage, type StageResult } from '../scripts/lib/projects/run.ts';
+import { freePort, lineHint, markedPids, runStage, type StageResult } from '../scripts/lib/projects/run.ts';
 import { root } from './helpers/lab.ts';
 
 const fixtures = path.join(root, 'test/fixtures/projects/chat');
@@ -116,6 +117,44 @@ describe.concurrent('the chat project tester', { timeout: 240_000 }, () => {
     expect(r.failure?.message).toMatch(/exited with code 1 before accepting a connection/);
     expect(r.failure?.stderr.join('\n')).toContain('EADDRINUSE');
     expect(hintFor(stage, r, 'en')).toMatch(/^address already in use: .*bind the port given with --port/);
+  });
+
+  // freePort() closes the port it found before the program binds it: another test's server can take it meanwhile,
+  // and a connection to it then reaches that server. The tester checks who listens before it believes a connection.
+  it('tries a new port when another process took the free port before the program bound it', async () => {
+    const decoy = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => decoy.listen(0, '127.0.0.1', resolve));
+    const taken = (decoy.address() as net.AddressInfo).port;
+    try {
+      const handed: number[] = [];
+      const r = await runStage(chatProject.stages[0] as never, stepsFor(chatProject, 1, seed), {
+        dir: path.join(fixtures, 'reference'),
+        ...opts,
+        ports: async () => {
+          handed.push(handed.length ? await freePort() : taken);
+          return handed.at(-1) as number;
+        },
+      });
+      expect(r.ok, r.failure?.message).toBe(true);
+      expect(handed).toHaveLength(2);
+      expect(r.transcript).toContain(
+        `127.0.0.1:${taken} is held by another process, not the program: trying a new port`,
+      );
+      expect(r.transcript).toContain(`A connected to 127.0.0.1:${handed[1]}`);
+      // Three taken ports in a row: the tester gives up with a line that says so, not an EOF blamed on the program.
+      const again = await runStage(chatProject.stages[0] as never, stepsFor(chatProject, 1, seed), {
+        dir: path.join(fixtures, 'reference'),
+        ...opts,
+        ports: async () => taken,
+      });
+      expect(again.failure?.kind).toBe('never-listened');
+      expect(again.failure?.message).toBe(
+        `127.0.0.1:${taken} was held by another process, not the program (3 ports in a row)`,
+      );
+      expect(markedPids(again.marker as string)).toEqual([]);
+    } finally {
+      decoy.close();
+    }
   });
 
   it('reports a program that never listens at the start-up limit, and kills it', async () => {

@@ -19,6 +19,8 @@ export interface StageOptions {
   waitMs: number;
   /** Longest wait for the program to accept its first connection (ms). */
   startMs: number;
+  /** Where to tell the program to listen; freePort() unless a test hands out a port something else holds. */
+  ports?: () => Promise<number>;
 }
 
 export type FailureKind =
@@ -84,6 +86,44 @@ export async function freePort(): Promise<number> {
 }
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Who listens on TCP port PORT (on Linux): 'program' when every listening socket on it is held by a process
+ * carrying MARKER, 'other' when one is not (someone took the free port before the program could bind it, and a
+ * connection to it reaches them), 'unknown' when this system cannot tell.
+ */
+export function listenerOf(port: number, marker: string): 'program' | 'other' | 'unknown' {
+  if (process.platform !== 'linux') return 'unknown';
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const listening = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = fs.readFileSync(table, 'latin1');
+    } catch {
+      continue;
+    }
+    // "sl local_address rem_address st … uid timeout inode": state 0A is LISTEN.
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] === '0A' && f[1]?.endsWith(`:${hexPort}`) && f[9]) listening.add(f[9]);
+    }
+  }
+  if (!listening.size) return 'unknown';
+  const held = new Set<string>();
+  for (const pid of markedPids(marker)) {
+    try {
+      for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+        const link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: 'latin1' });
+        const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+        if (inode) held.add(inode);
+      }
+    } catch {
+      // Gone, or its fd table changed while we read it.
+    }
+  }
+  return [...listening].every((inode) => held.has(inode)) ? 'program' : 'other';
+}
 
 /** Processes (on Linux) whose environment carries this run's marker: what the program left behind. */
 export function markedPids(marker: string): number[] {
@@ -426,22 +466,38 @@ export async function runStage(stage: Stage, steps: Step[], opts: StageOptions):
   /** Starts the program and connects the first client: a refused connection means "not listening yet". */
   const start = async (who: string): Promise<Client> => {
     for (let attempt = 0; ; attempt++) {
-      port = await freePort();
+      port = await (opts.ports ?? freePort)();
       program = new Program(opts.dir, port, root ? ['--root', root] : []);
       const deadline = performance.now() + opts.startMs;
       let delay = 10;
+      let taken = false;
       for (;;) {
         if (program.exit) break;
+        let socket: net.Socket | undefined;
         try {
-          const socket = await connectOnce(port);
+          socket = await connectOnce(port);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code !== 'ECONNREFUSED') throw new StageFailure('reset', `${who} could not connect: ${code}`);
+        }
+        // The free port may have gone to another process before the program bound it: that is not the program.
+        if (socket && listenerOf(port, program.marker) === 'other') {
+          socket.destroy();
+          if (attempt >= 2)
+            throw new StageFailure(
+              'never-listened',
+              `127.0.0.1:${port} was held by another process, not the program (${attempt + 1} ports in a row)`,
+            );
+          note(`127.0.0.1:${port} is held by another process, not the program: trying a new port`);
+          taken = true;
+          break;
+        }
+        if (socket) {
           const c = new Client(who, socket);
           clients.set(who, c);
           readyMs = performance.now() - started;
           note(`${who} connected to 127.0.0.1:${port}`);
           return c;
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code !== 'ECONNREFUSED') throw new StageFailure('reset', `${who} could not connect: ${code}`);
         }
         if (performance.now() > deadline) {
           throw new StageFailure(
@@ -451,6 +507,10 @@ export async function runStage(stage: Stage, steps: Step[], opts: StageOptions):
         }
         await Promise.race([pause(delay), program.exited]);
         delay = Math.min(delay * 2, 100);
+      }
+      if (taken) {
+        await program.kill();
+        continue;
       }
       // It exited before listening: read the rest of what it said (a child it left may hold stderr open).
       await Promise.race([program.stderrClosed, pause(300)]);
