@@ -101,7 +101,8 @@ function kernelSendQ(serverPort: number, clientPort: number): number {
 
 /**
  * Streams `total` bytes of `fill` (no newline) as fast as the server takes them, or until it closes the
- * connection. Resolves with how many bytes were handed to the kernel.
+ * connection: its FIN ('end') is the close, not 'close', which also waits for our side to finish, and a busy
+ * machine lets the loop write tens of MiB more meanwhile. Resolves with how many bytes were handed to the kernel.
  */
 async function stream(port: number, total: number, fill = 'x'): Promise<{ sent: number; closed: boolean }> {
   const socket = net.connect(port, '127.0.0.1');
@@ -114,7 +115,10 @@ async function stream(port: number, total: number, fill = 'x'): Promise<{ sent: 
   const chunk = Buffer.alloc(MiB, fill);
   let sent = 0;
   let closed = false;
-  const gone = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const gone = new Promise<void>((resolve) => {
+    socket.once('end', () => resolve());
+    socket.once('close', () => resolve());
+  });
   gone.then(() => {
     closed = true;
   });
