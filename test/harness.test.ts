@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { busy, plainNode, root, STARTUP_MS, setWaitDefaults, spawnFile } from './helpers/lab.ts';
+import { busy, loadedAt, plainNode, root, STARTUP_MS, setWaitDefaults, spawnFile } from './helpers/lab.ts';
 import { connectClient } from './helpers/net.ts';
 import { expectInOrder, orderProblem } from './helpers/order.ts';
 import { canLook, type Look, look, stalledBetween } from './helpers/stall.ts';
@@ -28,6 +28,14 @@ async function timed(start: () => Promise<unknown>): Promise<{ ms: number; error
 }
 
 describe.concurrent('the test harness', () => {
+  // The labs tier shares a worker between files (isolate: false); state that one file sets in the helpers
+  // (setWaitDefaults, the load factor) must not reach the next one.
+  it('this file has a copy of the helpers of its own, loaded after its setup', () => {
+    const setupAt = (globalThis as { workbookFileSetupAt?: number }).workbookFileSetupAt;
+    expect(setupAt, 'test/helpers/fresh-modules.ts ran before this file').toBeDefined();
+    expect(loadedAt).toBeGreaterThanOrEqual(setupAt as number);
+  });
+
   it('waits for a printed line and reads what the process answers on stdin', async (t) => {
     const lab = spawnFile(t, talker);
     await lab.waitForLine(/ready/);
@@ -360,10 +368,12 @@ describe.concurrent('expectInOrder', () => {
 
 // Sequential: these tests block this worker on purpose, which would starve any test running beside them.
 describe('quiet counts the time this worker was awake to hear', () => {
-  /** Blocks this worker's event loop for `ms`, as a starved worker or a machine paused by its host is. */
+  /**
+   * Blocks this worker's event loop for `ms`, as a starved worker or a machine paused by its host is: asleep in
+   * Atomics.wait, not in a busy loop, so the other files' tests keep both cores.
+   */
   const block = (ms: number) => {
-    const until = performance.now() + ms;
-    while (performance.now() < until);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
   };
 
   it('a line that comes after the worker was blocked for longer than `quiet` is still waited for', async (t) => {

@@ -93,6 +93,9 @@ export interface SpawnOptions extends WaitOptions {
   // `within`, `quiet`, `stalled` and `failOn` given here apply to every wait on this process that sets none.
 }
 
+/** When this copy of the helpers was loaded: after this file's setup (test/helpers/fresh-modules.ts), never before. */
+export const loadedAt = performance.now();
+
 /**
  * How much slower than an idle machine this one is as the file starts: the 1-minute load per core, from 1 to 4
  * (a 2-core box that other jobs share runs everything several times slower; deadlines stretch with it).
