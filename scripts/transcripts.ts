@@ -199,6 +199,9 @@ export const sessions: readonly Transcript[] = [
         { start: 'server' },
         { start: 'nc' },
         { probe: "ss -tnH state close-wait '( sport = :6969 )'", line: /^7\s/ },
+        // The server's kernel ACKs the FIN as it takes it; the client's side leaves FIN-WAIT-1 when that ACK is
+        // processed, a moment later (ss once saw FIN-WAIT-1 on a loaded machine).
+        { probe: "ss -tnH state fin-wait-2 '( dport = :6969 )'", line: /^\d+\s+\d+\s/ },
         { start: 'ss' },
       ],
       masks: [ssColumns, ssHeader],
