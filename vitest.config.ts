@@ -52,8 +52,8 @@ export default defineConfig({
     // `npm test` runs the labs (`--project labs`); `npm run test:all` (npm run check, CI on every Node) both.
     // The tooling's fixture workbook has tests of its own, run only by the grader in the tooling tests.
     projects: [
-      // A worker runs file after file (not a fork per file: 33 s → 30 s and 59 → 54 CPU-s for the tier on 2 cores), and each file
-      // still loads its own helpers (test/helpers/fresh-modules.ts).
+      // A worker runs file after file, not a fork per file (on 2 cores: 33 s → 30 s, 59 → 54 CPU-s for the
+      // tier), and each file still loads its own helpers (test/helpers/fresh-modules.ts).
       {
         extends: true,
         test: {
