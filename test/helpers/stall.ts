@@ -5,8 +5,9 @@
 // A process is stalled until a moment D when it sleeps in a call that waits for ever (a read, a wait for a
 // child, epoll with no timer) or until after D (epoll whose timer, counted from the earliest moment it can
 // have been entered, is due after D: V8's own housekeeping sets one 8 s ahead), and has not run since the last
-// look: neither its CPU time nor its context switches moved. Anything else (running, runnable, a timer due
-// before D, a sleep, a call whose timeout cannot be read here) is a process that may still print or send.
+// look: neither its CPU time nor any thread's context switches moved, and none of its threads is runnable.
+// Anything else (running, runnable, a timer due before D, a sleep, a call whose timeout cannot be read here)
+// is a process that may still print or send.
 import fs from 'node:fs';
 
 /** One process as seen at one look. */
@@ -78,6 +79,23 @@ function read(file: string): string | undefined {
   }
 }
 
+/** Each thread of `pid`: its state (R, S, D…) and its context switches. */
+function threadsOf(pid: number): { state: string; switches: string }[] {
+  let tasks: string[];
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  return tasks.map((tid) => {
+    const status = read(`/proc/${pid}/task/${tid}/status`) ?? '';
+    return {
+      state: /^State:\s*(\S)/m.exec(status)?.[1] ?? '?',
+      switches: [...status.matchAll(/ctxt_switches:\s*(\d+)/g)].map((m) => m[1]).join(':'),
+    };
+  });
+}
+
 /** Every process below `pid` (children of any of its threads, and theirs). */
 function descendants(pid: number, into: number[] = []): number[] {
   let tasks: string[];
@@ -125,10 +143,13 @@ export function look(): Look | undefined {
     const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const state = after[0];
     if (state === 'Z' || state === 'X') continue; // exited: it will say nothing more
-    const status = read(`/proc/${pid}/status`) ?? '';
-    const switches = [...status.matchAll(/ctxt_switches:\s*(\d+)/g)].map((m) => m[1]).join('/');
-    const syscall = state === 'S' ? read(`/proc/${pid}/syscall`) : undefined;
-    const ran = `${after[11]}/${after[12]}/${switches}`; // utime, stime (fields 14 and 15 of stat)
+    const threads = threadsOf(pid);
+    // A main thread asleep for ever can be waiting for another thread (an exiting node joins its own): one
+    // runnable or in an uninterruptible call (R, D) may still let it print, however starved it is.
+    const busy = threads.some((t) => t.state === 'R' || t.state === 'D');
+    const syscall = state === 'S' && !busy ? read(`/proc/${pid}/syscall`) : undefined;
+    // utime, stime (fields 14 and 15 of stat), and every thread's context switches.
+    const ran = `${after[11]}/${after[12]}/${threads.map((t) => t.switches).join('/')}`;
     const before = previous?.seen.get(pid);
     seen.set(pid, {
       ran,
