@@ -41,7 +41,10 @@ const stageNo = (slug: string) => chatProject.stages.findIndex((s) => s.slug ===
 describe.concurrent('the chat project tester', { timeout: 240_000 }, () => {
   it('passes the reference solution at every stage', async () => {
     const { failedAt, result, results } = await gradeDir(path.join(fixtures, 'reference'));
-    expect(failedAt, result?.failure?.message).toBeUndefined();
+    expect(
+      failedAt,
+      `${result?.failure?.message}\n${result?.failure?.details.join('\n')}\n${result?.transcript.slice(-8).join('\n')}`,
+    ).toBeUndefined();
     expect(results).toHaveLength(chatProject.stages.length);
   });
 

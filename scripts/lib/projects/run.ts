@@ -474,15 +474,24 @@ export async function runStage(stage: Stage, steps: Step[], opts: StageOptions):
       for (;;) {
         if (program.exit) break;
         let socket: net.Socket | undefined;
+        // Looked at before connecting too: a connection to another tester's program would reach its clients
+        // (a chat room announces every newcomer), not only ours.
+        const before = listenerOf(port, program.marker);
         try {
-          socket = await connectOnce(port);
+          if (before !== 'other') socket = await connectOnce(port);
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code !== 'ECONNREFUSED') throw new StageFailure('reset', `${who} could not connect: ${code}`);
         }
-        // The free port may have gone to another process before the program bound it: that is not the program.
-        if (socket && listenerOf(port, program.marker) === 'other') {
+        // With nothing listening yet, the kernel can give the client P itself as its own port: a socket connected
+        // to itself (TCP's simultaneous open), which hears its own bytes. That is "not listening yet" too.
+        if (socket && socket.localPort === port) {
           socket.destroy();
+          socket = undefined;
+        }
+        // The free port may have gone to another process before the program bound it: that is not the program.
+        if (before === 'other' || (socket && listenerOf(port, program.marker) === 'other')) {
+          socket?.destroy();
           if (attempt >= 2)
             throw new StageFailure(
               'never-listened',
