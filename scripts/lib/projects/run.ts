@@ -73,7 +73,7 @@ class StageFailure extends Error {
   }
 }
 
-/** A free port: bind port 0, read it, close. Someone may take it meanwhile: the caller retries on EADDRINUSE. */
+/** A free port: bind port 0, read it, close. Someone may take it meanwhile: the caller then tries a new one. */
 export async function freePort(): Promise<number> {
   const s = net.createServer();
   await new Promise<void>((resolve, reject) => {
@@ -492,12 +492,6 @@ export async function runStage(stage: Stage, steps: Step[], opts: StageOptions):
         // The free port may have gone to another process before the program bound it: that is not the program.
         if (before === 'other' || (socket && listenerOf(port, program.marker) === 'other')) {
           socket?.destroy();
-          if (attempt >= 2)
-            throw new StageFailure(
-              'never-listened',
-              `127.0.0.1:${port} was held by another process, not the program (${attempt + 1} ports in a row)`,
-            );
-          note(`127.0.0.1:${port} is held by another process, not the program: trying a new port`);
           taken = true;
           break;
         }
@@ -517,21 +511,20 @@ export async function runStage(stage: Stage, steps: Step[], opts: StageOptions):
         await Promise.race([pause(delay), program.exited]);
         delay = Math.min(delay * 2, 100);
       }
-      if (taken) {
-        await program.kill();
-        continue;
-      }
       // It exited before listening: read the rest of what it said (a child it left may hold stderr open).
-      await Promise.race([program.stderrClosed, pause(300)]);
-      // Someone else taking our free port is the one reason to try again.
-      const inUse = program.stderr.some((l) => /EADDRINUSE|address already in use/i.test(l));
+      if (!taken) await Promise.race([program.stderrClosed, pause(300)]);
+      // Someone else taking our free port is the one reason to try again: we saw them listen, or the program says so.
+      const inUse = taken || program.stderr.some((l) => /EADDRINUSE|address already in use/i.test(l));
       if (inUse && attempt < 2) {
+        if (taken) note(`127.0.0.1:${port} is held by another process, not the program: trying a new port`);
         await program.kill();
         continue;
       }
       throw new StageFailure(
         'never-listened',
-        `the program ${program.describeExit()} before accepting a connection on 127.0.0.1:${port}`,
+        taken
+          ? `127.0.0.1:${port} was held by another process, not the program (${attempt + 1} ports in a row)`
+          : `the program ${program.describeExit()} before accepting a connection on 127.0.0.1:${port}`,
       );
     }
   };
