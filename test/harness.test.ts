@@ -250,8 +250,13 @@ describe.concurrent('the test harness', () => {
 // (rightly) keep these waits from seeing a stall.
 describe.runIf(canLook)('stalled: a quiet wait ends sooner once nothing can come (Linux)', () => {
   it('a process waiting for input with nothing due fails the wait after about `stalled` ms, saying so', async (t) => {
-    // Not scaled with the load: a quiet deadline inside the 8 s of V8's first timer of its own (see stall.ts).
-    const lab = spawnFile(t, talker, ['silent'], { quiet: 3000, stalled: 200 });
+    // Nothing due, however long it took to start: without V8's memory reducer, whose timer is due about 8 s after
+    // a start-up (CI once took 4.7 s to start it under load, and the timer then fell inside the quiet deadline).
+    const lab = spawnFile(t, talker, ['silent'], {
+      quiet: 3000,
+      stalled: 200,
+      nodeArgs: ['--no-memory-reducer'],
+    });
     await lab.waitForLine(/ready/);
     const { ms, error } = await timed(() => lab.waitForLine(/never/));
     expect(error?.message).toMatch(
@@ -259,6 +264,17 @@ describe.runIf(canLook)('stalled: a quiet wait ends sooner once nothing can come
     );
     // Without the look it would have waited out the whole quiet period.
     expect(ms).toBeLessThan(2000);
+  });
+
+  it('a process first seen asleep after a slow start: the looks taken while it started date its sleep, and it is stalled', async (t) => {
+    // Blocked 1500 ms before its first line (the start gate holds the deadlines meanwhile), then asleep with a
+    // timer 2500 ms ahead: due after the quiet deadline of 1500 ms. Dated only by its start, that timer would
+    // seem due 2500 ms after the start, inside the deadline, and the wait would run out its quiet time.
+    const lab = spawnFile(t, talker, ['slow-start', '1500', '2500'], { quiet: 1500, stalled: 200 });
+    await lab.waitForLine(/ready/);
+    const { ms, error } = await timed(() => lab.waitForLine(/never/));
+    expect(error?.message).toMatch(/nothing new for \d+ ms: every process the test started waits for input/);
+    expect(ms).toBeLessThan(1200);
   });
 
   it("a timer of the process's own, due before the quiet deadline, is waited for: the line it prints comes", async (t) => {

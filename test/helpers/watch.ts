@@ -3,7 +3,7 @@
 // line matching `failOn` comes first (a later line of the same scripted timeline), or after `within` ms (a
 // deadline derived from the timers the test itself set), or, where a file allows it, as soon as every process
 // of the test visibly waits for input with nothing due (`stalled`). The test timeout is only the last resort.
-import { canLook, type Look, look, stalledBetween } from './stall.ts';
+import { canLook, date, type Look, look, stalledBetween } from './stall.ts';
 
 /** How a wait may fail before the test timeout. */
 export interface WaitOptions {
@@ -219,10 +219,16 @@ export class LineWatcher {
    * two looks printed nothing new between them; what it printed before is in a pipe or socket of this process,
    * read in the poll phase that follows this timer: the verdict waits for it (`afterPoll`), and a line read
    * there cancels it. So a starved worker, whose timers fire late, is no reason for a wrong verdict.
-   * The looks cost about 0.2 ms per process; none is taken while lines keep coming.
+   * While the start gate is closed, a look every 100 ms only dates the processes (stall.ts `date`): a process
+   * first seen asleep would otherwise count as asleep since its start, and a timer it set then as due sooner.
+   * The looks cost about 0.5 ms per process (shared by the waits of a worker); none is taken while lines keep
+   * coming.
    */
   private stallGuard(ms: number, quietMs: number, what: string, fail: (reason: string) => void): () => void {
     if (!canLook) return () => {}; // this machine cannot tell: quiet alone
+    // While a process of the test is still starting (the gate holds the deadlines), looks that only date them.
+    const dating = setInterval(date, 100);
+    this.gate.whenOpen(() => clearInterval(dating));
     let before: Look | undefined;
     let since = performance.now();
     let cancel = () => {};
@@ -253,6 +259,7 @@ export class LineWatcher {
     probe(ms);
     this.onOutput.add(restart);
     return () => {
+      clearInterval(dating);
       this.onOutput.delete(restart);
       cancel();
     };
