@@ -187,7 +187,10 @@ describe('a grade is never a pass it did not see (exit 3: grading error)', () =>
     placeReference('93-faulty');
     const mark = path.join(tempDir('mark-'), 'started');
     const report = path.join(book, 'report');
-    const grader = execa(process.execPath, ['--import', 'tsx', script('grade'), '93', '--report', report], {
+    // A per-test limit past this test's own: the third test ends by the stop, never by its limit (CI once took
+    // over 20 s, the fixture's limit, to reach the stop, and the limit had given that test a result first).
+    const args = ['--import', 'tsx', script('grade'), '93', '--report', report, '--timeout', '120000'];
+    const grader = execa(process.execPath, args, {
       cwd: book,
       env: env({ FIXTURE_FAULT: 'hang', FIXTURE_MARK: mark }),
       reject: false,
