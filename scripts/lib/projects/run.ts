@@ -93,7 +93,26 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * connection to it reaches them), 'unknown' when this system cannot tell.
  */
 export function listenerOf(port: number, marker: string): 'program' | 'other' | 'unknown' {
-  if (process.platform !== 'linux') return 'unknown';
+  const listening = listeningSockets(port);
+  if (!listening?.size) return 'unknown';
+  const held = new Set<string>();
+  for (const pid of markedPids(marker)) {
+    try {
+      for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+        const link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: 'latin1' });
+        const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+        if (inode) held.add(inode);
+      }
+    } catch {
+      // Gone, or its fd table changed while we read it.
+    }
+  }
+  return [...listening].every((inode) => held.has(inode)) ? 'program' : 'other';
+}
+
+/** The inodes of the sockets that listen on TCP port PORT (on Linux; elsewhere undefined: can't tell). */
+function listeningSockets(port: number): Set<string> | undefined {
+  if (process.platform !== 'linux') return undefined;
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
   const listening = new Set<string>();
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
@@ -109,20 +128,7 @@ export function listenerOf(port: number, marker: string): 'program' | 'other' | 
       if (f[3] === '0A' && f[1]?.endsWith(`:${hexPort}`) && f[9]) listening.add(f[9]);
     }
   }
-  if (!listening.size) return 'unknown';
-  const held = new Set<string>();
-  for (const pid of markedPids(marker)) {
-    try {
-      for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-        const link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: 'latin1' });
-        const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
-        if (inode) held.add(inode);
-      }
-    } catch {
-      // Gone, or its fd table changed while we read it.
-    }
-  }
-  return [...listening].every((inode) => held.has(inode)) ? 'program' : 'other';
+  return listening;
 }
 
 /** Processes (on Linux) whose environment carries this run's marker: what the program left behind. */
@@ -154,8 +160,10 @@ class Program {
   readonly exited: Promise<void>;
   /** Resolves once stderr is closed: everything the program wrote there has been read. */
   readonly stderrClosed: Promise<void>;
+  readonly port: number;
 
   constructor(dir: string, port: number, args: string[]) {
+    this.port = port;
     this.child = spawn('sh', ['run.sh', '--port', String(port), ...args], {
       cwd: dir,
       detached: true,
@@ -1050,9 +1058,13 @@ export async function runStage(stage: Stage, steps: Step[], opts: StageOptions):
   } catch (caught) {
     if (!(caught instanceof StageFailure)) throw caught;
     let err = caught;
-    // A connection that ended because the program died: the death is the news (its exit may come a moment later).
+    // A connection that ended because the program died: the death is the news. Its exit can come well after the
+    // EOF (CI: over 300 ms under load). A program that no longer listens on its port is going (a crash closes
+    // every socket at once): its exit is waited for as long as anything (waitMs). One that still listens closed
+    // the connection itself: a moment only.
     if ((err.kind === 'eof' || err.kind === 'reset') && program && !steps.some((s) => s.op === 'sigterm')) {
-      if (!program.exit) await Promise.race([program.exited, pause(300)]);
+      const going = listeningSockets(program.port)?.size === 0;
+      if (!program.exit) await Promise.race([program.exited, pause(going ? opts.waitMs : 300)]);
       if (program.exit) {
         await Promise.race([program.stderrClosed, pause(300)]);
         err = new StageFailure('exited', `the program ${program.describeExit()}: ${err.message}`);
