@@ -160,10 +160,8 @@ class Program {
   readonly exited: Promise<void>;
   /** Resolves once stderr is closed: everything the program wrote there has been read. */
   readonly stderrClosed: Promise<void>;
-  readonly port: number;
 
   constructor(dir: string, port: number, args: string[]) {
-    this.port = port;
     this.child = spawn('sh', ['run.sh', '--port', String(port), ...args], {
       cwd: dir,
       detached: true,
@@ -1063,7 +1061,7 @@ export async function runStage(stage: Stage, steps: Step[], opts: StageOptions):
     // every socket at once): its exit is waited for as long as anything (waitMs). One that still listens closed
     // the connection itself: a moment only.
     if ((err.kind === 'eof' || err.kind === 'reset') && program && !steps.some((s) => s.op === 'sigterm')) {
-      const going = listeningSockets(program.port)?.size === 0;
+      const going = listeningSockets(port)?.size === 0;
       if (!program.exit) await Promise.race([program.exited, pause(going ? opts.waitMs : 300)]);
       if (program.exit) {
         await Promise.race([program.stderrClosed, pause(300)]);
