@@ -5,11 +5,11 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type LabProcess, REPLY_MS, STALL_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
+import { busyNow, type LabProcess, REPLY_MS, STALL_MS, setWaitDefaults, spawnLab } from './helpers/lab.ts';
 import { expectInOrder } from './helpers/order.ts';
 import { openUdp } from './helpers/udp.ts';
 
-// The lab's timers are the ones these tests set (the client's --timeout 100 and 500, the pinger's): a wait fails
+// The lab's timers are the ones these tests set (the client's --timeout 100, the pinger's): a wait fails
 // once the lab (or a test socket) has said nothing new for REPLY_MS, so an untouched starter fails in seconds.
 setWaitDefaults({ quiet: REPLY_MS, stalled: STALL_MS });
 
@@ -167,15 +167,30 @@ describe.concurrent('lab 10: UDP with dgram', () => {
   it('the pinger against a server dropping 30% with seed 16 loses exactly pings 2, 6 and 9: 7 replies, 30% loss', async (t) => {
     const server = spawnLab(t, '10', ['server', '--port', '0', '--loss', '30', '--seed', '16']);
     const { port } = await server.listening();
-    // Each lost ping costs one whole timeout: 500 ms is far above a loopback round trip, even on a busy machine.
-    const pinger = spawnLab(t, '10', ['client', '--ping', '--port', String(port), '--timeout', '500']);
-    // A timeout of a ping that must be answered ends the wait there (a silent server: at the first, 500 ms).
+    // Each lost ping costs one whole timeout: 300 ms (the demo's is 200) is far above a loopback round trip, and
+    // it stretches with the load as it is now (busyNow: up to 1200 ms), so a busy machine's late reply is not
+    // taken for a lost one (a reply after its timeout is 'late or stray', which fails below).
+    const timeout = Math.round(300 * busyNow());
+    const pinger = spawnLab(t, '10', [
+      'client',
+      '--ping',
+      '--port',
+      String(port),
+      '--timeout',
+      String(timeout),
+    ]);
+    // A timeout of a ping that must be answered ends the wait there (a silent server: at the first timeout).
     const wrongTimeout = /^\[client\] ping (1|3|4|5|7|8|10): timeout/;
-    expect(await pinger.waitForExit({ failOn: wrongTimeout })).toEqual({ exitCode: 0, signal: undefined });
+    expect(await pinger.waitForExit({ failOn: wrongTimeout, quiet: timeout + REPLY_MS })).toEqual({
+      exitCode: 0,
+      signal: undefined,
+    });
     const dropped = server.matching(serverLine).filter((m) => m[6] === ': dropped (simulated loss)');
     expect(dropped.map((m) => Number(m[1]))).toEqual([2, 6, 9]);
     expect(server.matching(serverLine)).toHaveLength(10);
-    const timeouts = pinger.matching(/^\[client\] ping (\d+): timeout \(no reply within 500 ms\)$/);
+    const timeouts = pinger.matching(
+      new RegExp(`^\\[client\\] ping (\\d+): timeout \\(no reply within ${timeout} ms\\)$`),
+    );
     expect(timeouts.map((m) => Number(m[1]))).toEqual([2, 6, 9]);
     const replies = pinger.matching(
       new RegExp(
@@ -193,7 +208,7 @@ describe.concurrent('lab 10: UDP with dgram', () => {
     expect(min).toBeLessThanOrEqual(avg);
     expect(avg).toBeLessThanOrEqual(max);
     expect(pinger.matching(/late or stray/)).toHaveLength(0);
-    // Real time is the behaviour here: three lost pings wait 3 × 500 ms on top of starting two processes.
+    // Real time is the behaviour here: three lost pings wait 3 × the timeout on top of starting two processes.
   }, 20_000);
 
   it('the pinger with nobody answering reports every ping as a timeout, 100% loss and no rtt line', async (t) => {
