@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
@@ -1085,7 +1084,9 @@ describe.concurrent('lab 15: WebSocket', () => {
       'two Chromium pages join the chat from its own page; what one types, the other sees',
       async (t) => {
         const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'lab15-chromium-'));
-        // The browser starts while the lab does (its start-up is the longest step of this test).
+        // The browser starts while the lab does (its start-up is the longest step of this test). playwright-core
+        // is imported here, not at the top: its 250 ms would hold up the collection of every test in this file.
+        const { chromium } = await import('playwright-core');
         const launching = chromium.launchPersistentContext(profile, {
           executablePath: browser,
           headless: true,
