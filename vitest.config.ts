@@ -64,7 +64,9 @@ export default defineConfig({
           setupFiles: ['test/helpers/fresh-modules.ts'],
           // Every test of a lab's file at once, not vitest's default of 5: they mostly wait on the labs they
           // start, and with 5 a file's slowest test waited for a free slot (lab 02: its demo's five readers held
-          // them all for the demo's 1.5 s). On 2 cores, Node 24: \`npm test\` 28 s → 19-20 s, 49 → 35 CPU-s.
+          // them all for the demo's 1.5 s). On 2 cores, Node 24: `npm test` 28 s → 19-20 s, 49 → 35 CPU-s. The
+          // tooling tier keeps vitest's 5: its tests run whole CLIs, and at 16 they loaded 2 cores past what its
+          // timing checks bear (a CI reproduction of test:all).
           maxConcurrency: 16,
         },
       },
@@ -79,7 +81,6 @@ export default defineConfig({
     // Each file may start servers and clients of its own; files run in parallel, and the tests of a lab's file
     // run concurrently too (describe.concurrent; the harness ties cleanup to each test's context).
     pool: 'forks',
-    maxConcurrency: 16,
     sequence: { sequencer: LongestFirst },
     // Tests mostly wait on the labs they start, so more files run at once than there are cores
     // (measured on 2 cores: 173 s with the default of one worker, 109 s with four). Not on a Node without type
