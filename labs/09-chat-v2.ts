@@ -288,6 +288,8 @@ function createChatServer(limits: Limits, log: Log) {
     // Without a limit, a peer that never sends '\n' makes us buffer its "line" until memory runs out.
     lineOptions.maxBytes = limits.maxLine;
     lineOptions.onOverflow = () => {
+      // Read nothing more from it: the rest of its "line" waits in the kernel's buffers, which stop it once full.
+      socket.pause();
       leave(user, 'line too long');
       close(socket, `! line longer than ${limits.maxLine} bytes: closing`);
     };

@@ -574,12 +574,12 @@ export const labs: readonly Lab[] = [
             en: 'onLines in labs/lib/lines.ts takes { maxBytes, onOverflow }: past the limit it stops buffering and calls onOverflow.',
           },
           {
-            zh: '在 onOverflow 里先 leave(user, ...) 通知其他人，再用 close(socket, 最后一句) 礼貌地结束连接。',
-            en: 'In onOverflow, call leave(user, ...) so the others are told, then close(socket, lastWords) to end the connection politely.',
+            zh: '在 onOverflow 里先 socket.pause()（不再读它发来的任何字节），再 leave(user, ...) 通知其他人，最后用 close(socket, 最后一句) 礼貌地结束连接。',
+            en: 'In onOverflow, first socket.pause() (read nothing more from that peer), then leave(user, ...) so the others are told, then close(socket, lastWords) to end the connection politely.',
           },
           {
-            zh: "lineOptions.maxBytes = limits.maxLine; lineOptions.onOverflow = () => { leave(user, 'line too long'); close(socket, '! line longer than ' + limits.maxLine + ' bytes: closing'); };",
-            en: "lineOptions.maxBytes = limits.maxLine; lineOptions.onOverflow = () => { leave(user, 'line too long'); close(socket, '! line longer than ' + limits.maxLine + ' bytes: closing'); };",
+            zh: "lineOptions.maxBytes = limits.maxLine; lineOptions.onOverflow = () => { socket.pause(); leave(user, 'line too long'); close(socket, '! line longer than ' + limits.maxLine + ' bytes: closing'); };",
+            en: "lineOptions.maxBytes = limits.maxLine; lineOptions.onOverflow = () => { socket.pause(); leave(user, 'line too long'); close(socket, '! line longer than ' + limits.maxLine + ' bytes: closing'); };",
           },
         ],
       },

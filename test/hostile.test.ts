@@ -26,6 +26,10 @@ function rss(pid: number | undefined): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) * 1024;
 }
+/** The largest a TCP buffer may grow to here, in bytes: the last of the three numbers in /proc/sys/net/ipv4/tcp_rmem or tcp_wmem. */
+function tcpBufferMax(which: 'tcp_rmem' | 'tcp_wmem'): number {
+  return Number(fs.readFileSync(`/proc/sys/net/ipv4/${which}`, 'utf8').trim().split(/\s+/).at(-1));
+}
 const hasProc = fs.existsSync('/proc/self/status');
 const isRoot = process.getuid?.() === 0;
 const hasPython = (() => {
@@ -273,9 +277,17 @@ suite('hostile peers: every server survives them', { timeout: 30_000 }, () => {
       expect(closed, 'the server closed the connection').toBe(true);
       // The kernel takes a few MB before the close arrives; far from 600.
       expect(sent).toBeLessThan(64 * MiB);
+      // And the server reads nothing more from such a peer. A second one writes the same endless line for 500 ms
+      // and never reads, so it never sees the close: it gets out at most what the kernel's buffers hold (its send
+      // buffer and the server's receive buffer, at their largest) and one chunk. A server that went on reading
+      // and dropping its bytes took 4 to 79 MiB from the first peer, and 700 to 960 MiB from this one.
+      const flooded = await flood(port, 500, Buffer.alloc(MiB, 'x'));
+      expect(flooded, `${flooded / MiB} MiB flooded`).toBeLessThanOrEqual(
+        tcpBufferMax('tcp_rmem') + tcpBufferMax('tcp_wmem') + MiB,
+      );
       const grown = expectHealthy(lab, before);
       console.log(
-        `lab ${id}: long line cut after ${sent / MiB} MiB sent, RSS +${(grown / MiB).toFixed(1)} MiB`,
+        `lab ${id}: long line cut after ${sent / MiB} MiB sent (a peer that never reads: ${flooded / MiB} MiB), RSS +${(grown / MiB).toFixed(1)} MiB`,
       );
       expect(lab.output()).toContain(logged);
       const next = await connectClient(port);

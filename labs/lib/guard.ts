@@ -124,7 +124,15 @@ export function guard(
           if (!quiet?.(line)) g.heard();
           onLine(line);
         },
-        { maxBytes: l.maxLine, onOverflow: () => g.close(`line longer than ${l.maxLine} bytes`) },
+        {
+          maxBytes: l.maxLine,
+          // Nothing more is read from a peer that broke the limit: its bytes stay in the kernel's buffers (which
+          // stop it once full) instead of being read and dropped at full speed until it notices our close.
+          onOverflow: () => {
+            socket.pause();
+            g.close(`line longer than ${l.maxLine} bytes`);
+          },
+        },
       );
     },
     watchBytes(event = 'data') {
