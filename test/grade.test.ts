@@ -98,6 +98,21 @@ async function withMark(mark: string): Promise<number[]> {
     .map(Number);
 }
 
+/** Resolves once the grader has printed something matching `pattern`; rejects if it ends first. */
+function shows(grader: ReturnType<typeof execa>, pattern: RegExp): Promise<void> {
+  let shown = '';
+  return new Promise<void>((resolve, reject) => {
+    grader.stdout?.on('data', (chunk: Buffer) => {
+      shown += chunk.toString();
+      if (pattern.test(shown)) resolve();
+    });
+    grader.then(
+      (r) => reject(new Error(`the grader ended before showing ${pattern}: ${r.stdout}${r.stderr}`)),
+      reject,
+    );
+  });
+}
+
 /** Resolves when `file` exists (fs.watch on its folder; no polling). */
 function fileAppears(file: string): Promise<void> {
   return new Promise((resolve) => {
@@ -197,14 +212,7 @@ describe('a grade is never a pass it did not see (exit 3: grading error)', () =>
     });
     // The third test has started its process (it writes the file) and hangs, and the grader has shown the
     // first two results (they travel from the worker on their own, so the file can come first): mid-run.
-    let shown = '';
-    const twoShown = new Promise<void>((resolve) =>
-      grader.stdout?.on('data', (chunk: Buffer) => {
-        shown += chunk.toString();
-        if (/✓ is still alive/.test(shown)) resolve();
-      }),
-    );
-    await Promise.all([fileAppears(mark), twoShown]);
+    await Promise.all([fileAppears(mark), shows(grader, /✓ is still alive/)]);
     grader.kill('SIGTERM');
     const r = await grader;
     expect(r.exitCode, r.stdout + r.stderr).toBe(143);
@@ -244,7 +252,13 @@ describe('a grade is never a pass it did not see (exit 3: grading error)', () =>
 
   it('fewer results than tests (a worker dies mid-file): scored against all 3 tests, error, exit 3', async () => {
     placeReference('93-faulty');
-    const r = await cli('grade', ['93'], { FIXTURE_FAULT: 'kill' });
+    const mark = path.join(tempDir('mark-'), 'worker');
+    const grader = cli('grade', ['93'], { FIXTURE_FAULT: 'kill', FIXTURE_MARK: mark });
+    // The second test has written its worker's pid and waits; the grader has shown the first result (a worker
+    // that killed itself at once lost that result under load: it travels from the worker on its own).
+    await Promise.all([fileAppears(mark), shows(grader, /✓ prints ok/)]);
+    process.kill(Number(fs.readFileSync(mark, 'utf8')), 'SIGKILL');
+    const r = await grader;
     expect(r.exitCode, r.stdout + r.stderr).toBe(3);
     expect(r.stdout).toContain('  93 ✓ prints ok');
     expect(r.stdout).toMatch(/^93 +Faulty +1\/3 +! grading error +3\.3\/10$/m);
