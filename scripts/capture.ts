@@ -849,7 +849,11 @@ async function main(): Promise<void> {
     process.stderr.write(`capture: name a lab: ${labs.map((l) => l.id).join(', ')}\n`);
     process.exit(2);
   }
-  const r = await captureRun(lab.id, run, { ownNamespace, echo: true });
+  // A page's capture of the demo may wait for packets a kernel timer sends as the lab exits (12: its one IGMP
+  // report, which came after the end marker once and was missing), and a plain capture of that demo does too.
+  const until =
+    run.length === 0 ? scenes.find((s) => s.lab === lab.id && !s.run && !s.procs)?.until : undefined;
+  const r = await captureRun(lab.id, run, { ownNamespace, echo: true, ...(until ? { until } : {}) });
   const bad = offLoopback(r.packets);
   const outDir = path.resolve((values.out as string | undefined) ?? path.join(root, 'captures'));
   fs.mkdirSync(outDir, { recursive: true });
