@@ -410,13 +410,23 @@ function createWebSocketServer(limits: Limits, log: Log, app: App) {
     log(`${key} upgraded to WebSocket (path ${req.path})`);
     app.open?.(peer, req);
     let pending = rest;
+    let dropped = 0;
     const onData = (chunk: Buffer) => {
+      // Once our side is closed (a failure, or the close handshake done) nothing more is read (§7.1.7): what the
+      // peer still sends is dropped, not kept, and a peer that goes on past a frame's worth is reset.
+      if (socket.writableEnded) {
+        dropped += chunk.length;
+        if (dropped > limits.maxSize && !socket.destroyed) {
+          log(`${key} went on sending after the close: ${dropped} bytes, reset`);
+          socket.resetAndDestroy();
+        }
+        return;
+      }
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
       // No peer input may throw out of this handler: every broken rule becomes a close code.
       try {
         for (;;) {
-          // Once our side is closed (a failure, or the close handshake done) nothing more is read.
-          if (peer.socket.destroyed || peer.socket.writableEnded) return;
+          if (socket.destroyed || socket.writableEnded) return;
           const next = readFrame(pending, limits.maxSize, true);
           if (!next) return;
           pending = pending.subarray(next.size);
@@ -424,7 +434,6 @@ function createWebSocketServer(limits: Limits, log: Log, app: App) {
         }
       } catch (err) {
         pending = Buffer.alloc(0);
-        socket.off('data', onData);
         if (err instanceof ProtocolError) fail(peer, err.code, err.message);
         else fail(peer, 1011, `internal error: ${describeError(err)}`);
       }
