@@ -293,7 +293,7 @@ describe('a grade is never a pass it did not see (exit 3: grading error)', () =>
     expect(readReport(report)).toMatchObject({ status: 'passed', labs: [{ status: 'passed', tests: 3 }] });
   });
 
-  it('gradeLab counts the tests a lab has, not the results that came: 2 results of 3 is an error, 6.7 points', () => {
+  it('gradeLab counts the tests a lab has, not the results that came: 2 results of 3 is an error, 6.7 points; a failing lab never gets full points', () => {
     const lab = { id: '93', slug: '93-faulty', title: { zh: '', en: '' } } as Parameters<typeof gradeLab>[0];
     const pass = (name: string): TestResult => ({ name, state: 'passed' });
     expect(gradeLab(lab, [pass('a'), pass('b')], { expected: 3 })).toMatchObject({
@@ -308,6 +308,14 @@ describe('a grade is never a pass it did not see (exit 3: grading error)', () =>
       points: 10,
     });
     expect(gradeLab(lab, [pass('a')], { expected: 1, problems: ['x'] })).toMatchObject({ status: 'error' });
+    // One failure in 263 (a lab the size of 15) rounds to 9.96: shown as 9.9, never as full points on a failing lab.
+    const fail = (name: string): TestResult => ({ name, state: 'failed' });
+    const many = [...Array.from({ length: 262 }, (_, i) => pass(`t${i}`)), fail('last')];
+    expect(gradeLab(lab, many, { expected: 263 })).toMatchObject({
+      status: 'failing',
+      passed: 262,
+      points: 9.9,
+    });
   });
 });
 

@@ -29,7 +29,8 @@ export interface Completeness {
 
 /**
  * Points are the share of the lab's tests that passed, counted against every test it has (a test that never
- * reported counts as not passed). Any problem with the run makes the lab an 'error', never a pass.
+ * reported counts as not passed), to a tenth: full points only when every test passed. Any problem with the run
+ * makes the lab an 'error', never a pass.
  */
 export function gradeLab(lab: Lab, tests: TestResult[] | undefined, run: Completeness = {}): LabGrade {
   if (tests === undefined)
@@ -47,7 +48,13 @@ export function gradeLab(lab: Lab, tests: TestResult[] | undefined, run: Complet
     tests,
     passed,
     total,
-    points: total ? Math.round((pointsPerLab * passed * 10) / total) / 10 : 0,
+    // To a tenth, and never all of them while a test fails (262 of 263 rounded to 10/10 on a failing lab).
+    points: total
+      ? Math.min(
+          Math.round((pointsPerLab * passed * 10) / total) / 10,
+          ok ? pointsPerLab : pointsPerLab - 0.1,
+        )
+      : 0,
     problems,
   };
 }
