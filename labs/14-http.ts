@@ -238,12 +238,16 @@ function createHttpServer(limits: Limits, log: Log): net.Server {
 
     function fail(status: number, reason: string): void {
       log(`${peer} ${status} ${REASONS[status]}: ${reason}; closing`);
+      writeResponse(socket, text(status, `${reason}\n`), false, false);
+      closeOurSide();
+    }
+
+    /** FIN after the last response. Nothing more is read; a peer that keeps its side open gets one second. */
+    function closeOurSide(): void {
       closing = true;
       clearTimeout(clock);
       pending = Buffer.alloc(0);
-      writeResponse(socket, text(status, `${reason}\n`), false, false);
       socket.end();
-      // A peer that keeps its side open after ours is closed gets one second, then it is destroyed.
       setTimeout(() => socket.destroy(), 1000).unref();
     }
 
@@ -278,8 +282,7 @@ function createHttpServer(limits: Limits, log: Log): net.Server {
           );
         writeResponse(socket, res, request.method === 'HEAD', request.keepAlive);
         if (!request.keepAlive) {
-          closing = true;
-          socket.end();
+          closeOurSide();
           return;
         }
         // The next request may already have begun in the leftover bytes: its clock runs from now.
@@ -298,8 +301,18 @@ function createHttpServer(limits: Limits, log: Log): net.Server {
     }
     // #endregion keep-alive
 
+    let dropped = 0;
     socket.on('data', (chunk: Buffer) => {
-      if (closing) return;
+      // After our FIN: dropped as it comes (the requests after a `Connection: close` are never answered), and a
+      // peer that goes on past a request's worth is reset.
+      if (closing) {
+        dropped += chunk.length;
+        if (dropped > MAX_HEADER_BYTES + limits.maxBody && !socket.destroyed) {
+          log(`${peer} went on sending after the close: ${dropped} bytes, reset`);
+          socket.resetAndDestroy();
+        }
+        return;
+      }
       // The first bytes of a new request start its clock.
       if (pending.length === 0) requestStarted();
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);

@@ -14,6 +14,7 @@ import {
   spawnLab,
   type TestHooks,
 } from './helpers/lab.ts';
+import { floodAfterFin } from './helpers/net.ts';
 import { settleWithin } from './helpers/watch.ts';
 
 // A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
@@ -260,6 +261,25 @@ describe.concurrent('lab 14: the protocol, with raw sockets', () => {
     // The log comes on another channel (the lab's stdout) than the responses: wait for it.
     await server.waitForLines(about(c.localPort, ''), 3, DUE);
     expect(loggedFrom(c.localPort).map((m) => m[1])).toEqual(['1', '2', '3']);
+  });
+
+  it('after Connection: close, or an error status, nothing more is read: a peer that goes on sending past a request (--max-body + 16 KiB of head) is reset', async (t) => {
+    const host = `Host: 127.0.0.1:${port}\r\n`;
+    const cases: [string, string][] = [
+      ['after Connection: close', `GET / HTTP/1.1\r\n${host}Connection: close\r\n\r\n`],
+      ['after a 400', 'NONSENSE\r\n\r\n'],
+    ];
+    for (const [what, request] of cases) {
+      const { code, localPort } = await floodAfterFin(t, port, [request], what);
+      // The reset, seen as such, or as a broken pipe by a write that came after it.
+      expect(['ECONNRESET', 'EPIPE'], what).toContain(code);
+      const [, bytes] = await server.waitForLine(
+        about(localPort, 'went on sending after the close: (\\d+) bytes, reset$'),
+        DUE,
+      );
+      // Dropped as it came: reset at the first chunk read past the limit (Node reads up to 64 KiB at a time).
+      expect(Number(bytes), what).toBeLessThanOrEqual(16 * 1024 + 64 + 64 * 1024);
+    }
   });
 
   it('pipelining: three requests in one write are answered in order, the leftover bytes read as the next request', async (t) => {

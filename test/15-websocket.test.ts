@@ -20,7 +20,7 @@ import {
   spawnLab,
   type TestHooks,
 } from './helpers/lab.ts';
-import { connectClient } from './helpers/net.ts';
+import { connectClient, floodAfterFin } from './helpers/net.ts';
 import { settleWithin } from './helpers/watch.ts';
 
 // A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
@@ -1454,52 +1454,20 @@ describe.concurrent('lab 15: WebSocket', () => {
 
   it('a peer that goes on sending once our side is closed (after a failure, after the close handshake) is reset past --max-size bytes, nothing kept', async (t) => {
     const { lab, port } = await startServer(t, '--max-size', '1000');
-    /**
-     * A half-open peer: it keeps its side open after the server's FIN and floods until the connection is gone.
-     * `opening` is what it sends after the handshake; returns how many bytes it got out after the server's FIN.
-     */
-    const floodAfterClose = async (opening: Buffer, what: string) => {
-      const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-      t.onTestFinished(() => {
-        socket.destroy();
-      });
-      let error: NodeJS.ErrnoException | undefined;
-      socket.on('error', (err) => {
-        error = err;
-      });
-      const ended = new Promise<void>((resolve) => socket.once('end', resolve));
-      const gone = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-      await settleWithin(once(socket, 'connect'), REPLY_MS, `${what}: connecting`);
-      socket.write(
-        `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-      );
-      socket.resume();
-      socket.write(opening);
-      await settleWithin(ended, REPLY_MS, `${what}: the server's FIN`);
-      const chunk = B(64 * 1024);
-      let sent = 0;
-      // The kernel's buffers take a few MiB at once; past them the flood waits for the server to read.
-      const flooding = (async () => {
-        while (!socket.destroyed) {
-          sent += chunk.length;
-          if (!socket.write(chunk)) await Promise.race([new Promise((r) => socket.once('drain', r)), gone]);
-        }
-      })();
-      await settleWithin(gone, REPLY_MS, `${what}: the reset (${sent} bytes sent after the server's FIN)`);
-      await flooding;
+    const handshake = `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+    const floodAfterClose = async (frameSent: Buffer, what: string) => {
+      const { code } = await floodAfterFin(t, port, [handshake, frameSent], what);
       // The reset, seen as such, or as a broken pipe by a write that came after it.
-      expect(['ECONNRESET', 'EPIPE'], what).toContain(error?.code);
-      return sent;
+      expect(['ECONNRESET', 'EPIPE'], what).toContain(code);
     };
     // A protocol error (an unmasked frame): 1002, our side closed at once.
     await floodAfterClose(frame(OP.text, 'hi', { mask: false }), 'after a failure');
     // A clean close handshake: the peer's close, our answer, our side closed.
     await floodAfterClose(frame(OP.close, closeBody(1000)), 'after the close handshake');
     await lab.waitForLines(/went on sending after the close: \d+ bytes, reset$/, 2);
-    for (const [line] of lab.matching(/went on sending after the close: (\d+) bytes/)) {
-      // Dropped as it came: reset at the first chunk read past the limit (Node reads up to 64 KiB at a time).
-      expect(Number(/: (\d+) bytes/.exec(line)?.[1])).toBeLessThanOrEqual(1000 + 64 * 1024);
-    }
+    // Dropped as it came: reset at the first chunk read past the limit (Node reads up to 64 KiB at a time).
+    for (const [, bytes] of lab.matching(/went on sending after the close: (\d+) bytes/))
+      expect(Number(bytes)).toBeLessThanOrEqual(1000 + 64 * 1024);
   });
 
   it(

@@ -2,8 +2,8 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { holdRefusedPort } from '../../scripts/lib/ports.ts';
-import { gateOf, getWaitDefaults, hooksOf, isContext, type TestHooks } from './lab.ts';
-import { feedLines, LineWatcher, type WaitOptions } from './watch.ts';
+import { gateOf, getWaitDefaults, hooksOf, isContext, REPLY_MS, type TestHooks } from './lab.ts';
+import { feedLines, LineWatcher, settleWithin, type WaitOptions } from './watch.ts';
 
 export interface TestClient {
   readonly socket: net.Socket;
@@ -99,4 +99,49 @@ export async function refusedPort(t: TestHooks): Promise<number> {
   const { port, release } = await holdRefusedPort();
   hooksOf(t).onTestFinished(release);
   return port;
+}
+
+/**
+ * A half-open peer (allowHalfOpen): it sends `opening`, which must make the server close its side, waits for
+ * the server's FIN, then writes 64 KiB chunks as fast as it can until the connection is gone. A server that
+ * reads nothing more after its FIN resets it at once; the FIN and the end each fail the wait after `ms`.
+ * Returns the bytes it got out after the FIN (the kernel's buffers take a few MiB) and how the socket ended.
+ */
+export async function floodAfterFin(
+  t: TestHooks,
+  port: number,
+  opening: (string | Uint8Array)[],
+  what: string,
+  ms = REPLY_MS,
+): Promise<{ sent: number; code: string | undefined; localPort: number }> {
+  const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  hooksOf(t).onTestFinished(() => {
+    socket.destroy();
+  });
+  let code: string | undefined;
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    code ??= err.code;
+  });
+  const ended = new Promise<void>((resolve) => socket.once('end', resolve));
+  const gone = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  await settleWithin(once(socket, 'connect'), ms, `${what}: connecting to port ${port}`);
+  const localPort = socket.localPort ?? 0; // gone with the socket
+  socket.resume();
+  for (const bytes of opening) socket.write(bytes);
+  await settleWithin(ended, ms, `${what}: the server's FIN`);
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  let sent = 0;
+  const flooding = (async () => {
+    while (!socket.destroyed) {
+      sent += chunk.length;
+      if (!socket.write(chunk)) await Promise.race([new Promise((r) => socket.once('drain', r)), gone]);
+    }
+  })();
+  await settleWithin(
+    gone,
+    ms,
+    `${what}: the end of the connection (${sent} bytes sent after the server's FIN)`,
+  );
+  await flooding;
+  return { sent, code, localPort };
 }
