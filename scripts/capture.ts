@@ -46,6 +46,11 @@ export interface Scene {
   /** Type `text` into the stdin of `procs[proc]` once `when` holds for the packets captured so far (02: Enter
    * for the blocked server, once a SYN went unanswered). */
   press?: { proc: number; text: string; when: (packets: readonly Packet[]) => boolean };
+  /**
+   * Before each peer after the first (procs[2] on), wait until this holds for the packets captured so far;
+   * `peers` is how many run already (02: each nc's handshake is done before the next nc sends its SYN).
+   */
+  before?: (packets: readonly Packet[], peers: number) => boolean;
   /** Notes without a port up to this many ms after the last packet (see sequenceDiagram's `after`). */
   after?: number;
   /** Only the printed lines that match become notes (a demo's lines of the part before may arrive late). */
@@ -124,6 +129,9 @@ export const scenes: readonly Scene[] = [
       ['$', 'nc', '127.0.0.1', '{port}'],
       ['$', 'nc', '127.0.0.1', '{port}'],
     ],
+    // One nc at a time: started together on a loaded machine, the second one's ACK once came after the third
+    // one's SYN, which then found room in the queue, and no SYN was ever retried (the capture waited 30 s).
+    before: (ps, peers) => handshakes(ps) >= peers,
     press: { proc: 0, text: '\n', when: (ps) => synsOf(ps, 'SYN') >= 3 },
     until: (ps) => {
       const answered = ps.map((p) => p.tcp?.flags).lastIndexOf('SYN,ACK');
@@ -362,6 +370,17 @@ function synsOf(packets: readonly Packet[], flags: string): number {
   return packets.filter((p) => p.tcp?.flags === flags).length;
 }
 
+/** Handshakes done: a client's ACK after the SYN+ACK to its port. */
+function handshakes(packets: readonly Packet[]): number {
+  const answered = new Set<number | undefined>();
+  const done = new Set<number | undefined>();
+  for (const p of packets) {
+    if (p.tcp?.flags === 'SYN,ACK') answered.add(p.dstPort);
+    else if (p.tcp?.flags === 'ACK' && answered.has(p.srcPort)) done.add(p.srcPort);
+  }
+  return done.size;
+}
+
 /** SYNs sent again: the same port and seq as an earlier SYN. */
 export function synRetries(packets: readonly Packet[]): number {
   const seen = new Set<string>();
@@ -470,6 +489,7 @@ export async function captureRun(
     procs?: string[][];
     until?: Scene['until'];
     press?: Scene['press'];
+    before?: Scene['before'];
   },
 ): Promise<RunResult> {
   const entry = labs.find((l) => l.id === lab);
@@ -527,7 +547,10 @@ export async function captureRun(
       const children: ChildProcess[] = [];
       try {
         let port: string | undefined;
-        for (const args of options.procs) {
+        const pcap = file; // the loop's `file` below is the program it starts
+        for (const [i, args] of options.procs.entries()) {
+          const { before } = options;
+          if (i >= 2 && before) await grown(pcap, markerPort, (ps) => before(ps, i - 1));
           const argv = args.map((a) => a.replace('{port}', port ?? '0'));
           // A peer that is not the lab ('$ nc 127.0.0.1 {port}') runs through sh. stdin stays open, as in a
           // terminal: 05's server waits for "go", 02's for Enter, nc for input.
@@ -704,6 +727,7 @@ export async function captureScenes(
         ...(first.procs ? { procs: first.procs } : {}),
         ...(first.until ? { until: first.until } : {}),
         ...(first.press ? { press: first.press } : {}),
+        ...(first.before ? { before: first.before } : {}),
       });
       for (const s of group)
         report.push(`${s.lab} ${s.name}: ${writeScene(s, r, options.outDir).join(', ')}`);
