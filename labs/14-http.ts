@@ -309,7 +309,9 @@ function createHttpServer(limits: Limits, log: Log): net.Server {
         dropped += chunk.length;
         if (dropped > MAX_HEADER_BYTES + limits.maxBody && !socket.destroyed) {
           log(`${peer} went on sending after the close: ${dropped} bytes, reset`);
-          socket.resetAndDestroy();
+          // destroy(), not resetAndDestroy(): that fails (EINVAL) while our FIN is still on its way. With the
+          // peer's bytes unread, the kernel answers with RST all the same.
+          socket.destroy();
         }
         return;
       }

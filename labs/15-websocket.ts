@@ -418,7 +418,9 @@ function createWebSocketServer(limits: Limits, log: Log, app: App) {
         dropped += chunk.length;
         if (dropped > limits.maxSize && !socket.destroyed) {
           log(`${key} went on sending after the close: ${dropped} bytes, reset`);
-          socket.resetAndDestroy();
+          // destroy(), not resetAndDestroy(): that fails (EINVAL) while our FIN is still on its way. With the
+          // peer's bytes unread, the kernel answers with RST all the same.
+          socket.destroy();
         }
         return;
       }
