@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { fatal, parseLabArgs } from './lib/cli.ts';
+import { closeWithin, dropAfterClose } from './lib/guard.ts';
 import { describeError, hostPort, type Log, logger, printListening } from './lib/log.ts';
 import { stopOnSignal } from './lib/server.ts';
 
@@ -247,8 +248,7 @@ function createHttpServer(limits: Limits, log: Log): net.Server {
       closing = true;
       clearTimeout(clock);
       pending = Buffer.alloc(0);
-      socket.end();
-      setTimeout(() => socket.destroy(), 1000).unref();
+      closeWithin(socket, 1000);
     }
 
     // #region keep-alive
@@ -301,20 +301,11 @@ function createHttpServer(limits: Limits, log: Log): net.Server {
     }
     // #endregion keep-alive
 
-    let dropped = 0;
+    // After our FIN: dropped as it comes (the requests after a `Connection: close` are never answered), and a
+    // peer that goes on past a request's worth is reset.
+    const dropped = dropAfterClose(socket, MAX_HEADER_BYTES + limits.maxBody, log, peer);
     socket.on('data', (chunk: Buffer) => {
-      // After our FIN: dropped as it comes (the requests after a `Connection: close` are never answered), and a
-      // peer that goes on past a request's worth is reset.
-      if (closing) {
-        dropped += chunk.length;
-        if (dropped > MAX_HEADER_BYTES + limits.maxBody && !socket.destroyed) {
-          log(`${peer} went on sending after the close: ${dropped} bytes, reset`);
-          // destroy(), not resetAndDestroy(): that fails (EINVAL) while our FIN is still on its way. With the
-          // peer's bytes unread, the kernel answers with RST all the same.
-          socket.destroy();
-        }
-        return;
-      }
+      if (dropped(chunk)) return;
       // The first bytes of a new request start its clock.
       if (pending.length === 0) requestStarted();
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);

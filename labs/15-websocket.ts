@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { TextDecoder } from 'node:util';
 import { fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
-import { type Guard, guard } from './lib/guard.ts';
+import { dropAfterClose, type Guard, guard } from './lib/guard.ts';
 import { describeError, hostPort, type Log, logger, printListening } from './lib/log.ts';
 import { badNick, foldNick, printable } from './lib/text.ts';
 
@@ -410,20 +410,11 @@ function createWebSocketServer(limits: Limits, log: Log, app: App) {
     log(`${key} upgraded to WebSocket (path ${req.path})`);
     app.open?.(peer, req);
     let pending = rest;
-    let dropped = 0;
+    // Once our side is closed (a failure, or the close handshake done) nothing more is read (§7.1.7): what the
+    // peer still sends is dropped, not kept, and a peer that goes on past a frame's worth is reset.
+    const dropped = dropAfterClose(socket, limits.maxSize, log, key);
     const onData = (chunk: Buffer) => {
-      // Once our side is closed (a failure, or the close handshake done) nothing more is read (§7.1.7): what the
-      // peer still sends is dropped, not kept, and a peer that goes on past a frame's worth is reset.
-      if (socket.writableEnded) {
-        dropped += chunk.length;
-        if (dropped > limits.maxSize && !socket.destroyed) {
-          log(`${key} went on sending after the close: ${dropped} bytes, reset`);
-          // destroy(), not resetAndDestroy(): that fails (EINVAL) while our FIN is still on its way. With the
-          // peer's bytes unread, the kernel answers with RST all the same.
-          socket.destroy();
-        }
-        return;
-      }
+      if (dropped(chunk)) return;
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
       // No peer input may throw out of this handler: every broken rule becomes a close code.
       try {

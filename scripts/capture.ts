@@ -547,18 +547,17 @@ export async function captureRun(
       const children: ChildProcess[] = [];
       try {
         let port: string | undefined;
-        const pcap = file; // the loop's `file` below is the program it starts
+        const { before } = options;
         for (const [i, args] of options.procs.entries()) {
-          const { before } = options;
-          if (i >= 2 && before) await grown(pcap, markerPort, (ps) => before(ps, i - 1));
+          if (i >= 2 && before) await grown(file, markerPort, (ps) => before(ps, i - 1));
           const argv = args.map((a) => a.replace('{port}', port ?? '0'));
           // A peer that is not the lab ('$ nc 127.0.0.1 {port}') runs through sh. stdin stays open, as in a
           // terminal: 05's server waits for "go", 02's for Enter, nc for input.
-          const [file, words] =
+          const [program, words] =
             argv[0] === '$'
               ? ['/bin/sh', ['-c', `exec ${argv.slice(1).join(' ')}`]]
               : [process.execPath, ['--import', 'tsx', path.join('labs', `${entry.slug}.ts`), ...argv]];
-          const child = spawn(file as string, words as string[], {
+          const child = spawn(program as string, words as string[], {
             cwd: root,
             stdio: ['pipe', 'pipe', 'inherit'],
             env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },

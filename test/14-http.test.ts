@@ -14,7 +14,7 @@ import {
   spawnLab,
   type TestHooks,
 } from './helpers/lab.ts';
-import { floodAfterFin } from './helpers/net.ts';
+import { floodPastClose } from './helpers/net.ts';
 import { settleWithin } from './helpers/watch.ts';
 
 // A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
@@ -270,7 +270,7 @@ describe.concurrent('lab 14: the protocol, with raw sockets', () => {
       ['after a 400', 'NONSENSE\r\n\r\n'],
     ];
     for (const [what, request] of cases) {
-      const { code, localPort } = await floodAfterFin(t, port, [request], what);
+      const { code, localPort } = await floodPastClose(t, port, [request], what);
       // The reset, seen as such, or as a broken pipe by a write that came after it.
       expect(['ECONNRESET', 'EPIPE'], what).toContain(code);
       const [, bytes] = await server.waitForLine(

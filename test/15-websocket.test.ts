@@ -20,7 +20,7 @@ import {
   spawnLab,
   type TestHooks,
 } from './helpers/lab.ts';
-import { connectClient, floodAfterFin } from './helpers/net.ts';
+import { connectClient, floodPastClose } from './helpers/net.ts';
 import { settleWithin } from './helpers/watch.ts';
 
 // A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
@@ -131,6 +131,10 @@ interface Raw {
   waitFrames(n: number): Promise<Frame[]>;
 }
 
+/** A client's opening handshake, with a fresh key. */
+const upgradeRequest = (port: number, urlPath = '/', key = randomBytes(16).toString('base64')) =>
+  `GET ${urlPath} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+
 /** Opens a WebSocket by hand (a handshake with a random key, checked), then hands over the raw socket. */
 async function openRaw(t: TestHooks, port: number, urlPath = '/'): Promise<Raw> {
   const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
@@ -140,9 +144,7 @@ async function openRaw(t: TestHooks, port: number, urlPath = '/'): Promise<Raw> 
   });
   await settleWithin(once(socket, 'connect'), REPLY_MS, `connecting to the lab on port ${port}`);
   const key = randomBytes(16).toString('base64');
-  socket.write(
-    `GET ${urlPath} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-  );
+  socket.write(upgradeRequest(port, urlPath, key));
   const frames: Frame[] = [];
   let buf: Buffer = Buffer.alloc(0);
   let head: string | undefined;
@@ -1454,9 +1456,8 @@ describe.concurrent('lab 15: WebSocket', () => {
 
   it('a peer that goes on sending once our side is closed (after a failure, after the close handshake) is reset past --max-size bytes, nothing kept', async (t) => {
     const { lab, port } = await startServer(t, '--max-size', '1000');
-    const handshake = `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
     const floodAfterClose = async (frameSent: Buffer, what: string) => {
-      const { code } = await floodAfterFin(t, port, [handshake, frameSent], what);
+      const { code } = await floodPastClose(t, port, [upgradeRequest(port), frameSent], what);
       // The reset, seen as such, or as a broken pipe by a write that came after it.
       expect(['ECONNRESET', 'EPIPE'], what).toContain(code);
     };

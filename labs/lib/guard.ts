@@ -42,6 +42,30 @@ export function closeWithin(socket: net.Socket, lingerMs: number, lastWords?: st
   socket.once('close', () => clearTimeout(timer));
 }
 
+/**
+ * For the top of a socket's 'data' handler: once our side is closed (end() was called), nothing more is read.
+ * What the peer still sends is dropped as it comes, never kept, and a peer that goes on past `limit` bytes is
+ * cut off with one log line. destroy(), not resetAndDestroy(): that fails (EINVAL) while our FIN is still on
+ * its way; with the peer's bytes unread, the kernel answers with RST all the same. True for a dropped chunk.
+ */
+export function dropAfterClose(
+  socket: net.Socket,
+  limit: number,
+  log: Log,
+  peer: string,
+): (chunk: Buffer) => boolean {
+  let dropped = 0;
+  return (chunk) => {
+    if (!socket.writableEnded) return false;
+    dropped += chunk.length;
+    if (dropped > limit && !socket.destroyed) {
+      log(`${peer} went on sending after the close: ${dropped} bytes, reset`);
+      socket.destroy();
+    }
+    return true;
+  };
+}
+
 export interface Guard {
   readonly peer: string;
   readonly limits: Limits;

@@ -49,12 +49,9 @@ export function gradeLab(lab: Lab, tests: TestResult[] | undefined, run: Complet
     passed,
     total,
     // To a tenth, and never all of them while a test fails (262 of 263 rounded to 10/10 on a failing lab).
-    points: total
-      ? Math.min(
-          Math.round((pointsPerLab * passed * 10) / total) / 10,
-          ok ? pointsPerLab : pointsPerLab - 0.1,
-        )
-      : 0,
+    points: ok
+      ? pointsPerLab
+      : total && Math.min(Math.round((pointsPerLab * passed * 10) / total) / 10, pointsPerLab - 0.1),
     problems,
   };
 }

@@ -108,7 +108,7 @@ export async function refusedPort(t: TestHooks): Promise<number> {
  * machine starts late (check:exercises once saw the linger end it first). A server that reads nothing more
  * after its FIN resets it within `ms`. Returns the bytes it wrote and how the socket ended.
  */
-export async function floodAfterFin(
+export async function floodPastClose(
   t: TestHooks,
   port: number,
   opening: (string | Uint8Array)[],
@@ -136,7 +136,7 @@ export async function floodAfterFin(
       if (!socket.write(chunk)) await Promise.race([new Promise((r) => socket.once('drain', r)), gone]);
     }
   })();
-  await settleWithin(gone, ms, `${what}: the end of the connection (${sent} bytes sent after the opening)`);
+  await settleWithin(gone, ms, `${what}: the end of the connection`);
   await flooding;
   return { sent, code, localPort };
 }
