@@ -1,13 +1,13 @@
 // Lab 15: WebSocket (RFC 6455) on the raw socket (notes 003): the opening handshake with node:crypto, then
 // frames (FIN, opcodes, masking, 7/16/64-bit lengths, fragments), UTF-8 checks and the close handshake, no library.
 // Run: npm run lab 15 (the demo) · npm run lab 15 server (echo) · npm run lab 15 chat, then open http://127.0.0.1:8090/
-// Server flags: -- --port N (default 8090) --max-size BYTES --max-buffered BYTES --idle-ms MS
+// Server flags: -- --port N (default 8090) --max-size BYTES --max-buffered BYTES --idle-ms MS --handshake-ms MS
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import { TextDecoder } from 'node:util';
 import { fatal, onShutdown, parseLabArgs } from './lib/cli.ts';
-import { dropAfterClose, type Guard, guard } from './lib/guard.ts';
+import { closeWithin, dropAfterClose, type Guard, guard } from './lib/guard.ts';
 import { describeError, hostPort, type Log, logger, printListening } from './lib/log.ts';
 import { badNick, foldNick, printable } from './lib/text.ts';
 
@@ -27,6 +27,10 @@ const args = parseLabArgs({
       default: '300000',
       help: 'silence before a ping; as long again with no answer and the peer is closed',
     },
+    'handshake-ms': {
+      default: '10000',
+      help: 'the request head (at most 8 KiB) must have arrived this long after connecting (slowloris)',
+    },
   },
 });
 
@@ -34,6 +38,7 @@ interface Limits {
   maxSize: number;
   maxBuffered: number;
   idleMs: number;
+  handshakeMs: number;
 }
 
 // #region protocol
@@ -252,8 +257,8 @@ interface Peer {
 }
 
 interface App {
-  /** A request without a WebSocket upgrade, e.g. the chat page. Return false to answer 400. */
-  http?(req: Request, socket: net.Socket): boolean;
+  /** A request without a WebSocket upgrade, e.g. the chat page: the whole response, or undefined for a 400. */
+  http?(req: Request): string | undefined;
   /** Refuse a good handshake anyway (e.g. a foreign Origin): the status line and a reason. */
   refuse?(req: Request): { status: string; reason: string } | undefined;
   open?(peer: Peer, req: Request): void;
@@ -450,12 +455,23 @@ function createWebSocketServer(limits: Limits, log: Log, app: App) {
     socket.on('error', (err) => log(`${key} error: ${describeError(err)}`));
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    // Until the handshake is done: a bounded request head, and a bounded wait for it.
-    socket.setTimeout(limits.idleMs, () => socket.destroy());
+    // Until the handshake is done: a bounded request head, and a deadline for all of it from the connect, so a
+    // peer that trickles a byte now and then cannot hold the connection (an idle timer would restart each time).
+    const deadline = setTimeout(() => {
+      log(`${key} no request head within ${limits.handshakeMs} ms: closing`);
+      socket.destroy();
+    }, limits.handshakeMs);
+    socket.on('close', () => clearTimeout(deadline));
     let head = Buffer.alloc(0);
+    // A response that is all there is (a refusal, the page) closes our side: nothing more is read (dropped, and
+    // reset past a head's worth), and the socket is gone LINGER_MS later even if the peer never closes its side.
+    const answerAndClose = (response: string) => {
+      closeWithin(socket, LINGER_MS, response);
+      socket.on('data', dropAfterClose(socket, MAX_HEAD, log, key));
+    };
     const reject = (status: string, reason: string, extra: string[] = []) => {
       log(`${key} rejected: ${status.slice(0, 3)} ${reason}`);
-      socket.end(httpResponse(status, `${reason}\n`, extra));
+      answerAndClose(httpResponse(status, `${reason}\n`, extra));
     };
     const onHead = (chunk: Buffer) => {
       head = Buffer.concat([head, chunk]);
@@ -463,18 +479,20 @@ function createWebSocketServer(limits: Limits, log: Log, app: App) {
       if (end === -1) {
         if (head.length > MAX_HEAD) {
           socket.off('data', onHead);
+          clearTimeout(deadline);
           reject('431 Request Header Fields Too Large', `a request head over ${MAX_HEAD} bytes`);
         }
         return;
       }
       socket.off('data', onHead);
-      socket.setTimeout(0);
+      clearTimeout(deadline);
       const req = parseHead(head.subarray(0, end).toString('latin1'));
       if (!req) return reject('400 Bad Request', 'not an HTTP request');
       const rest = head.subarray(end + 4);
-      if (!hasToken(req.headers.upgrade, 'websocket') && app.http?.(req, socket)) {
+      const page = hasToken(req.headers.upgrade, 'websocket') ? undefined : app.http?.(req);
+      if (page !== undefined) {
         log(`${key} ${req.method} ${req.path}: served over plain HTTP`);
-        return;
+        return answerAndClose(page);
       }
       const problem = handshakeProblem(req) ?? app.refuse?.(req);
       if (problem) {
@@ -554,13 +572,10 @@ function chatApp(ws: () => ReturnType<typeof createWebSocketServer>, log: Log): 
     for (const peer of names.keys()) if (peer !== from) ws().send(peer, OP.text, Buffer.from(text));
   };
   return {
-    http(req, socket) {
-      if (req.method !== 'GET' || new URL(req.path, 'http://x').pathname !== '/') return false;
+    http(req) {
+      if (req.method !== 'GET' || new URL(req.path, 'http://x').pathname !== '/') return undefined;
       const body = Buffer.from(PAGE);
-      socket.end(
-        `HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${PAGE}`,
-      );
-      return true;
+      return `HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${PAGE}`;
     },
     // A browser sends the page's Origin with every WebSocket: one from another site is some page trying to
     // use the visitor's browser to join (cross-site WebSocket hijacking). Tools like ws send none.
@@ -692,7 +707,7 @@ const describeFrame = (f: Frame) => {
 
 async function demo(): Promise<void> {
   const log = logger('demo');
-  const limits: Limits = { maxSize: 65536, maxBuffered: 262144, idleMs: 10_000 };
+  const limits: Limits = { maxSize: 65536, maxBuffered: 262144, idleMs: 10_000, handshakeMs: 10_000 };
   let ws: ReturnType<typeof createWebSocketServer> | undefined;
   const get = () => ws as ReturnType<typeof createWebSocketServer>;
   // The echo server, plus a hook so the demo can wait for the server's side of each connection to close.
@@ -791,6 +806,7 @@ if (args.role === 'server' || args.role === 'chat') {
     maxSize: args.int('max-size'),
     maxBuffered: args.int('max-buffered'),
     idleMs: Math.max(2, args.int('idle-ms')),
+    handshakeMs: args.int('handshake-ms'),
   };
   let ws: ReturnType<typeof createWebSocketServer> | undefined;
   const get = () => ws as ReturnType<typeof createWebSocketServer>;
@@ -802,7 +818,7 @@ if (args.role === 'server' || args.role === 'chat') {
   server.listen(args.port, args.host, () => {
     printListening(log, server.address());
     log(
-      `limits: messages up to ${limits.maxSize} bytes, ${limits.maxBuffered} unread bytes per peer, a ping after ${limits.idleMs / 2} ms of silence`,
+      `limits: messages up to ${limits.maxSize} bytes, ${limits.maxBuffered} unread bytes per peer, a ping after ${limits.idleMs / 2} ms of silence, a request head within ${limits.handshakeMs} ms`,
     );
     if (args.role === 'chat')
       log(

@@ -1454,30 +1454,68 @@ describe.concurrent('lab 15: WebSocket', () => {
     expect((await nextMessage(ws, 'the echo to a second client')).data.toString()).toBe('still here');
   });
 
-  it('a peer that goes on sending once our side is closed (after a failure, after the close handshake) is reset past --max-size bytes, nothing kept', async (t) => {
+  it('a peer that goes on sending once our side is closed (after a refusal, a failure, the close handshake) is reset past a head or --max-size bytes, nothing kept', async (t) => {
     const { lab, port } = await startServer(t, '--max-size', '1000');
-    const floodAfterClose = async (frameSent: Buffer, what: string) => {
-      const { code } = await floodPastClose(t, port, [upgradeRequest(port), frameSent], what);
+    const floodAfterClose = async (opening: (string | Buffer)[], what: string) => {
+      const { code } = await floodPastClose(t, port, opening, what);
       // The reset, seen as such, or as a broken pipe by a write that came after it.
       expect(['ECONNRESET', 'EPIPE'], what).toContain(code);
     };
+    // A refused handshake (no Sec-WebSocket-Key): 400, our side closed with it, still before any frame.
+    const keyless = upgradeRequest(port).replace(/^Sec-WebSocket-Key: .*\r\n/m, '');
+    await floodAfterClose([keyless], 'after a 400');
     // A protocol error (an unmasked frame): 1002, our side closed at once.
-    await floodAfterClose(frame(OP.text, 'hi', { mask: false }), 'after a failure');
+    await floodAfterClose([upgradeRequest(port), frame(OP.text, 'hi', { mask: false })], 'after a failure');
     // A clean close handshake: the peer's close, our answer, our side closed.
-    await floodAfterClose(frame(OP.close, closeBody(1000)), 'after the close handshake');
-    await lab.waitForLines(/went on sending after the close: \d+ bytes, reset$/, 2);
-    // Dropped as it came: reset at the first chunk read past the limit (Node reads up to 64 KiB at a time).
-    for (const [, bytes] of lab.matching(/went on sending after the close: (\d+) bytes/))
-      expect(Number(bytes)).toBeLessThanOrEqual(1000 + 64 * 1024);
+    await floodAfterClose(
+      [upgradeRequest(port), frame(OP.close, closeBody(1000))],
+      'after the close handshake',
+    );
+    await lab.waitForLines(/went on sending after the close: \d+ bytes, reset$/, 3);
+    // Dropped as it came: reset at the first chunk read past the limit (Node reads up to 64 KiB at a time), which
+    // is a request head's 8 KiB before the handshake and --max-size after it.
+    const dropped = lab
+      .matching(/went on sending after the close: (\d+) bytes/)
+      .map(([, bytes]) => Number(bytes));
+    expect(lab.matching(/rejected: 400 no Sec-WebSocket-Key header$/)).toHaveLength(1);
+    expect(dropped[0]).toBeLessThanOrEqual(8192 + 64 * 1024);
+    for (const bytes of dropped.slice(1)) expect(bytes).toBeLessThanOrEqual(1000 + 64 * 1024);
+  });
+
+  it('a request head not all there --handshake-ms after the connect is closed with one line, even one that trickles a byte at a time', async (t) => {
+    const HANDSHAKE_MS = 300;
+    const { lab, port } = await startServer(t, '--handshake-ms', String(HANDSHAKE_MS));
+    // The lab's clock starts once it has taken the connection: after this, never before (our 'connect' event may
+    // come later than its accept).
+    const connecting = performance.now();
+    const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
+    socket.on('error', () => {});
+    t.onTestFinished(() => {
+      socket.destroy();
+    });
+    const gone = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await settleWithin(once(socket, 'connect'), REPLY_MS, `connecting to the lab on port ${port}`);
+    // A byte every HANDSHAKE_MS / 6: an idle timer would be restarted each time and never end it; the head
+    // (about 150 bytes) would take 8 s to finish.
+    const request = upgradeRequest(port);
+    let sent = 0;
+    const trickle = setInterval(() => {
+      if (!socket.destroyed) socket.write(request.slice(sent, ++sent));
+    }, HANDSHAKE_MS / 6);
+    t.onTestFinished(() => clearInterval(trickle));
+    await settleWithin(gone, HANDSHAKE_MS + REPLY_MS, `the close ${HANDSHAKE_MS} ms after the connect`);
+    expect(performance.now() - connecting).toBeGreaterThanOrEqual(HANDSHAKE_MS);
+    expect(sent).toBeLessThan(request.length);
+    await lab.waitForLine(new RegExp(`no request head within ${HANDSHAKE_MS} ms: closing$`));
   });
 
   it(
     'a silent peer gets a ping after half of --idle-ms and is closed with 1001 after the rest; one that answers pings stays',
     async (t) => {
-      // The idle limit also bounds the opening handshake: 500 ms on an idle machine, stretched with its load (on a
-      // loaded Node 20 the ws client's request once came after 300 ms, and the server hung up on it), read as the
-      // test starts: the 1-minute load the file started with still says idle when the suite has just begun, and a
-      // live client whose pong came 150 ms late was once closed for it.
+      // 500 ms on an idle machine, stretched with its load read as the test starts: the 1-minute load the file
+      // started with still says idle when the suite has just begun, and a live client whose pong came 150 ms late
+      // was once closed for it. The handshakes have --handshake-ms (10 s), not this: when the idle limit bounded
+      // them too, a lab starved for 2 s under test:all's load hung up on the silent peer before its 101.
       const IDLE_MS = Math.round(500 * Math.max(busy, busyNow()));
       const { lab, port } = await startServer(t, '--idle-ms', String(IDLE_MS));
       const silent = await openRaw(t, port);
