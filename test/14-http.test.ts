@@ -124,15 +124,10 @@ async function raw(t: TestHooks, to = port): Promise<Raw> {
     async until(pattern, quiet = REPLY_MS) {
       while (!pattern.test(got)) {
         if (socket.destroyed || socket.readableEnded) throw new Error(`closed before ${pattern}; got ${got}`);
-        const woken = await new Promise<boolean>((r) => {
-          const timer = setTimeout(() => r(false), quiet);
-          wake = () => {
-            clearTimeout(timer);
-            r(true);
-          };
+        const woken = new Promise<void>((r) => {
+          wake = r;
         });
-        if (!woken)
-          throw new Error(`nothing new for ${quiet} ms before ${pattern}; got ${JSON.stringify(got)}`);
+        await settleWithin(woken, quiet, () => `nothing new before ${pattern}; got ${JSON.stringify(got)}`);
       }
       return got;
     },

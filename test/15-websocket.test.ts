@@ -168,14 +168,10 @@ async function openRaw(t: TestHooks, port: number, urlPath = '/'): Promise<Raw> 
   const until = async (ready: () => boolean, what: string) => {
     while (!ready()) {
       if (socket.destroyed) throw new Error(`closed before ${what}; ${seen()}`);
-      const woken = await new Promise<boolean>((r) => {
-        const timer = setTimeout(() => r(false), REPLY_MS);
-        wake = () => {
-          clearTimeout(timer);
-          r(true);
-        };
+      const woken = new Promise<void>((r) => {
+        wake = r;
       });
-      if (!woken) throw new Error(`nothing new for ${REPLY_MS} ms before ${what}; ${seen()}`);
+      await settleWithin(woken, REPLY_MS, () => `nothing new before ${what}; ${seen()}`);
     }
   };
   await until(() => head !== undefined, 'the end of the handshake response');

@@ -1,5 +1,6 @@
 // The harness the lab tests stand on must itself fail clearly and fast: a missing line, a crashed lab, a line of
 // a later step, a deadline: each one is a readable error with the output so far, long before the test timeout.
+import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -19,6 +20,7 @@ import { connectClient } from './helpers/net.ts';
 import { expectInOrder, orderProblem } from './helpers/order.ts';
 import { canLook, type Look, look, stalledBetween } from './helpers/stall.ts';
 import { openUdp } from './helpers/udp.ts';
+import { settleWithin } from './helpers/watch.ts';
 
 const talker = path.join(root, 'test/fixtures/harness/talker.ts');
 
@@ -427,5 +429,34 @@ describe('quiet counts the time this worker was awake to hear', () => {
     // 800 ms asleep do not count: the 500 ms of quiet are counted after them, less the 30 ms a tick of the
     // ticker may take before its lateness counts as a gap.
     expect(ms).toBeGreaterThanOrEqual(800 + 500 - 50);
+  });
+  it("settleWithin: an event that came while the worker was blocked past `ms` settles it; the timer's turn comes first but does not fail it", async (t) => {
+    const server = net.createServer();
+    t.onTestFinished(() => {
+      server.close();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as net.AddressInfo;
+    const accepted = settleWithin(once(server, 'connection'), 300, 'the connection');
+    const client = net.connect(port, '127.0.0.1');
+    t.onTestFinished(() => {
+      client.destroy();
+    });
+    // The kernel completes the connect while this worker sleeps; when it wakes, its 300 ms timer is due before
+    // the poll phase that hears the connection.
+    block(600);
+    const [socket] = (await accepted) as [net.Socket];
+    socket.destroy();
+  });
+
+  it('settleWithin: nothing coming still fails, `ms` after the worker wakes, naming what (read at the failure)', async () => {
+    let step = 'before';
+    const wait = timed(() => settleWithin(new Promise(() => {}), 300, () => `nothing (${step})`));
+    block(600);
+    step = 'after';
+    const { ms, error } = await wait;
+    expect(error?.message).toBe('nothing (after): not within 300 ms');
+    expect(ms).toBeGreaterThanOrEqual(600 + 300 - 50);
   });
 });

@@ -407,18 +407,38 @@ export function feedLines(stream: NodeJS.ReadableStream, watcher: LineWatcher, a
 
 /**
  * `promise`, or a rejection after `ms` naming `what`: for the raw events a test awaits itself (a socket's 'end',
- * a server's 'connection'), which no line watcher guards.
+ * a server's 'connection'), which no line watcher guards. `ms` is counted as `quiet` is, in the time this worker
+ * was awake (`awake`), and the rejection waits for the poll phase: an event that came while the worker was
+ * starved is read and settles the promise first. `what` may be a function, for a message read at the failure.
  */
-export function settleWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+export function settleWithin<T>(promise: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+    const release = awake.hold();
+    const start = awake.now();
+    let cancel = () => {};
+    const check = () => {
+      const left = ms - (awake.now() - start);
+      if (left > 0) {
+        const timer = setTimeout(check, left);
+        cancel = () => clearTimeout(timer);
+        return;
+      }
+      cancel = afterPoll(() => {
+        release();
+        reject(new Error(`${typeof what === 'function' ? what() : what}: not within ${ms} ms`));
+      });
+    };
+    const timer = setTimeout(check, ms);
+    cancel = () => clearTimeout(timer);
     promise.then(
       (value) => {
-        clearTimeout(timer);
+        cancel();
+        release();
         resolve(value);
       },
       (error: unknown) => {
-        clearTimeout(timer);
+        cancel();
+        release();
         reject(error);
       },
     );
