@@ -11,6 +11,7 @@ import { labsPathFrom, rewriteImports } from '../scripts/lib/exercises.ts';
 import { gradeLab } from '../scripts/lib/report.ts';
 import type { TestResult } from '../scripts/lib/run-tests.ts';
 import { root } from './helpers/lab.ts';
+import { settleWithin } from './helpers/watch.ts';
 
 // Each test runs the real CLIs, and grading starts vitest in a child process: seconds per run, more under load.
 vi.setConfig({ testTimeout: 60_000 });
@@ -212,7 +213,23 @@ describe('a grade is never a pass it did not see (exit 3: grading error)', () =>
     });
     // The third test has started its process (it writes the file) and hangs, and the grader has shown the
     // first two results (they travel from the worker on their own, so the file can come first): mid-run.
-    await Promise.all([fileAppears(mark), shows(grader, /✓ is still alive/)]);
+    // Each step has its own deadline, under the test's 60 s, so a failure names the one that did not come
+    // (CI repro r38 once ran out the 60 s here, and could not say which).
+    const steps = { mark: false, shown: false };
+    let output = '';
+    for (const stream of [grader.stdout, grader.stderr]) stream?.on('data', (chunk) => (output += chunk));
+    const midRun = Promise.all([
+      fileAppears(mark).then(() => {
+        steps.mark = true;
+      }),
+      shows(grader, /✓ is still alive/).then(() => {
+        steps.shown = true;
+      }),
+    ]);
+    await settleWithin(midRun, 30_000, () => {
+      grader.kill('SIGTERM'); // it ends what it started
+      return `mid-run (the third test's process started: ${steps.mark}; "✓ is still alive" shown: ${steps.shown}; the grader's output so far: ${JSON.stringify(output)})`;
+    });
     grader.kill('SIGTERM');
     const r = await grader;
     expect(r.exitCode, r.stdout + r.stderr).toBe(143);
