@@ -2,6 +2,7 @@
 // https.createServer, with a throw-away CA and a server certificate made at run time by openssl (no secret in git).
 // Run: npm run lab 16 (the demo) · npm run lab 16 server · npm run lab 16 https · npm run lab 16 client -- --ca PATH
 // Flags: -- --port N (default 8443) --ca PATH (client: the CA to trust) --servername NAME (client: SNI and the name checked)
+//        --idle-ms MS --handshake-ms MS (server)
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -26,6 +27,10 @@ const args = parseLabArgs({
       help: 'client: the name sent as SNI and checked against the certificate',
     },
     'idle-ms': { default: '300000', help: 'server: a connection silent this long is closed' },
+    'handshake-ms': {
+      default: '10000',
+      help: 'server: a connection whose TLS handshake has not ended this long after the connect is closed',
+    },
   },
 });
 
@@ -157,13 +162,19 @@ function report(socket: tls.TLSSocket): string[] {
 
 // #region server
 /** Chapter 01's server over TLS: 'hello', then every byte echoed. */
-function createTlsServer(key: Buffer, cert: Buffer | Buffer[], log: Log, idleMs: number): tls.Server {
+function createTlsServer(
+  key: Buffer,
+  cert: Buffer | Buffer[],
+  log: Log,
+  limits: { idleMs: number; handshakeMs: number },
+): tls.Server {
+  const { idleMs, handshakeMs } = limits;
   const server = tls.createServer({
     key,
     cert: Buffer.concat(Array.isArray(cert) ? cert : [cert]),
     ALPNProtocols: ['echo'],
-    // A peer that opens TCP and never finishes the handshake is dropped after this long (default 120 s).
-    handshakeTimeout: 10_000,
+    // A handshake not ended this long after the connect is an error (default 120 s): see 'tlsClientError' below.
+    handshakeTimeout: handshakeMs,
   });
   server.on('secureConnection', (socket) => {
     const who = hostPort(socket.remoteAddress, socket.remotePort);
@@ -179,8 +190,13 @@ function createTlsServer(key: Buffer, cert: Buffer | Buffer[], log: Log, idleMs:
     guard(socket, log, { idleMs }).watchBytes();
     socket.on('close', () => log(`${who} closed`));
   });
-  // A failed handshake never becomes a 'secureConnection': this is the only place to see why.
-  server.on('tlsClientError', (err) => log(`a handshake failed: ${describeTls(err)}`));
+  // A failed handshake never becomes a 'secureConnection': this is the only place to see why. And the place to
+  // close it: for a handshake that timed out, tls.Server only reports the error and leaves the connection open
+  // (https.Server closes it itself), so a peer that never finishes would hold its socket for ever.
+  server.on('tlsClientError', (err, socket) => {
+    log(`a handshake failed: ${describeTls(err)}`);
+    socket.destroy();
+  });
   return server;
 }
 // #endregion server
@@ -308,6 +324,8 @@ async function wire(target: number, log: Log) {
   };
 }
 
+const DEMO_LIMITS = { idleMs: 10_000, handshakeMs: 10_000 };
+
 async function demo(): Promise<void> {
   const log = logger('demo');
   const pki = makeCa(logger('ca'));
@@ -316,7 +334,7 @@ async function demo(): Promise<void> {
   pki.retire();
   const ca = fs.readFileSync(pki.caFile);
   const slog = logger('server');
-  const server = createTlsServer(local.key, local.cert, slog, 10_000);
+  const server = createTlsServer(local.key, local.cert, slog, DEMO_LIMITS);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   printListening(slog, server.address());
@@ -362,7 +380,7 @@ async function demo(): Promise<void> {
     await failed;
   };
   const start = async (key: Buffer, cert: Buffer | Buffer[]) => {
-    const srv = createTlsServer(key, cert, slog, 10_000);
+    const srv = createTlsServer(key, cert, slog, DEMO_LIMITS);
     srv.listen(0, '127.0.0.1');
     await once(srv, 'listening');
     return srv;
@@ -422,7 +440,10 @@ if (args.role === 'server' || args.role === 'https') {
   pki.retire();
   const server =
     args.role === 'server'
-      ? createTlsServer(key, cert, log, args.int('idle-ms'))
+      ? createTlsServer(key, cert, log, {
+          idleMs: args.int('idle-ms'),
+          handshakeMs: args.int('handshake-ms'),
+        })
       : createHttpsServer(key, cert, log);
   server.on('error', (err) => fatal(args.role, err));
   if (args.role === 'server') stopOnSignal(server, log);
@@ -438,7 +459,7 @@ if (args.role === 'server' || args.role === 'https') {
     const l = HTTPS_LIMITS;
     log(
       args.role === 'server'
-        ? `limits: ${describeLimits({ ...LIMITS, idleMs: args.int('idle-ms') }, false)}, a TLS handshake within 10000 ms`
+        ? `limits: ${describeLimits({ ...LIMITS, idleMs: args.int('idle-ms') }, false)}, a TLS handshake within ${args.int('handshake-ms')} ms`
         : `limits: headers up to ${l.maxHeaderSize} bytes, a request within ${l.requestTimeout} ms, keep-alive ${l.keepAliveTimeout} ms, no request read while responses wait unread`,
     );
   });

@@ -317,6 +317,26 @@ describe.skipIf(noOpenssl)('lab 16: TLS and HTTPS', { concurrent: true }, () => 
     },
   );
 
+  it('a peer that opens TCP and never finishes the handshake is closed at --handshake-ms (tls.Server itself only reports the timeout), with one line', async (t) => {
+    const HANDSHAKE_MS = 300;
+    const { lab, port } = await start(t, 'server', '--handshake-ms', String(HANDSHAKE_MS));
+    // Node's timer starts once the lab has taken the connection: after this, never before.
+    const connecting = performance.now();
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.on('error', () => {});
+    t.onTestFinished(() => {
+      socket.destroy();
+    });
+    const gone = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await settleWithin(once(socket, 'connect'), REPLY_MS, `connecting to the lab on port ${port}`);
+    // The start of a ClientHello (a handshake record of 16 000 bytes, announced), then nothing more.
+    socket.write(Buffer.from([0x16, 0x03, 0x01, 0x3e, 0x80, 0x01, 0x00, 0x3e, 0x7c, 0x03, 0x03]));
+    await settleWithin(gone, HANDSHAKE_MS + REPLY_MS, `the close ${HANDSHAKE_MS} ms after the connect`);
+    expect(performance.now() - connecting).toBeGreaterThanOrEqual(HANDSHAKE_MS);
+    await lab.waitForLine(/a handshake failed: ERR_TLS_HANDSHAKE_TIMEOUT: TLS handshake timeout$/);
+    expect(lab.matching(/a handshake failed/)).toHaveLength(1);
+  });
+
   // 300 ms on an idle machine, stretched with its load (a TLS handshake must fit in it).
   const IDLE_MS = Math.round(300 * busy);
   it('the server role states its limits (labs/lib/guard.ts); a peer silent for --idle-ms gets one line of reason and is closed', async (t) => {
