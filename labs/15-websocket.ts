@@ -254,6 +254,8 @@ interface Peer {
   closing: boolean;
   idle: NodeJS.Timeout;
   pinged: boolean;
+  /** Frames heard so far: the idle timer's verdict waits for the ones already in the socket. */
+  heard: number;
 }
 
 interface App {
@@ -326,6 +328,7 @@ function createWebSocketServer(limits: Limits, log: Log, app: App) {
 
   // #region messages
   function onFrame(peer: Peer, frame: Frame): void {
+    peer.heard++;
     peer.pinged = false;
     peer.idle.refresh();
     // After our close frame only the peer's close frame counts (§5.5.1): no more pongs, no more messages.
@@ -403,12 +406,19 @@ function createWebSocketServer(limits: Limits, log: Log, app: App) {
       ),
       closing: false,
       pinged: false,
-      // Silence for idleMs/2: a ping. Silence for as long again (no pong, no message): closed.
+      heard: 0,
+      // Silence for idleMs/2: a ping. Silence for as long again (no pong, no message): closed. The verdict comes
+      // after the poll phase: a server that was stopped or starved for a while wakes with this timer overdue and
+      // the peer's pong already in the socket, and the event loop runs timers before it reads sockets.
       idle: setTimeout(() => {
-        if (peer.pinged) return fail(peer, 1001, `no frame for ${limits.idleMs} ms`);
-        peer.pinged = true;
-        send(peer, OP.ping, Buffer.from('are you there?'));
-        peer.idle.refresh();
+        const heard = peer.heard;
+        setImmediate(() => {
+          if (peer.heard !== heard || peer.socket.destroyed) return; // a frame came after all
+          if (peer.pinged) return fail(peer, 1001, `no frame for ${limits.idleMs} ms`);
+          peer.pinged = true;
+          send(peer, OP.ping, Buffer.from('are you there?'));
+          peer.idle.refresh();
+        });
       }, limits.idleMs / 2),
     };
     peers.add(peer);

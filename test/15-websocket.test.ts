@@ -1534,6 +1534,34 @@ describe.concurrent('lab 15: WebSocket', () => {
     Math.round(20_000 * busy),
   );
 
+  it('a pong that waits in the socket while the server is stopped past its idle limit still counts: the overdue timer decides after reading it', async (t) => {
+    const IDLE_MS = 400;
+    const { lab, port } = await startServer(t, '--idle-ms', String(IDLE_MS));
+    const pid = lab.pid as number;
+    const signal = (name: NodeJS.Signals) => {
+      try {
+        process.kill(pid, name);
+      } catch {
+        // gone already
+      }
+    };
+    t.onTestFinished(() => signal('SIGCONT'));
+    const ws = await wsClient(t, `ws://127.0.0.1:${port}/`, { autoPong: false });
+    await wsEvent(ws, 'ping', 'the first ping', IDLE_MS / 2 + REPLY_MS);
+    // The server is stopped before our pong reaches it, and held for longer than the rest of its limit
+    // (IDLE_MS / 2 after its ping): when it goes on, its timer is overdue and the pong waits in its socket.
+    // A stopped process cannot be waited on for anything but time, so this one wait is a timer.
+    signal('SIGSTOP');
+    ws.pong();
+    await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+    signal('SIGCONT');
+    // Alive: the next ping comes (IDLE_MS / 2 after the pong is read), and nothing was closed.
+    ws.on('ping', () => ws.pong());
+    await wsEvent(ws, 'ping', 'the second ping, once the server goes on', IDLE_MS / 2 + REPLY_MS);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    expect(lab.matching(/closing 1001/)).toEqual([]);
+  });
+
   it('SIGTERM closes every WebSocket with 1001, waits for the close handshake, and exits 0', async (t) => {
     const { lab, port } = await startServer(t);
     const a = await wsClient(t, `ws://127.0.0.1:${port}/`);
