@@ -18,6 +18,7 @@ import {
   STALL_MS,
   setWaitDefaults,
   spawnLab,
+  stopProcess,
   type TestHooks,
 } from './helpers/lab.ts';
 import { connectClient, floodPastClose } from './helpers/net.ts';
@@ -1535,26 +1536,26 @@ describe.concurrent('lab 15: WebSocket', () => {
   );
 
   it('a pong that waits in the socket while the server is stopped past its idle limit still counts: the overdue timer decides after reading it', async (t) => {
-    const IDLE_MS = 400;
+    // The test must stop the server within IDLE_MS / 2 of its ping (before it would close): 1 s, stretched with
+    // the load as the test starts, leaves a starved worker 500 ms for that.
+    const IDLE_MS = Math.round(1000 * Math.max(busy, busyNow()));
     const { lab, port } = await startServer(t, '--idle-ms', String(IDLE_MS));
-    const pid = lab.pid as number;
-    const signal = (name: NodeJS.Signals) => {
-      try {
-        process.kill(pid, name);
-      } catch {
-        // gone already
-      }
-    };
-    t.onTestFinished(() => signal('SIGCONT'));
-    const ws = await wsClient(t, `ws://127.0.0.1:${port}/`, { autoPong: false });
-    await wsEvent(ws, 'ping', 'the first ping', IDLE_MS / 2 + REPLY_MS);
-    // The server is stopped before our pong reaches it, and held for longer than the rest of its limit
-    // (IDLE_MS / 2 after its ping): when it goes on, its timer is overdue and the pong waits in its socket.
-    // A stopped process cannot be waited on for anything but time, so this one wait is a timer.
-    signal('SIGSTOP');
+    const ws = newWs(t, `ws://127.0.0.1:${port}/`, { autoPong: false });
+    // At the first ping the server is stopped; only then does our pong go out, to wait in its socket.
+    // Listening from the start: a starved worker can read the 101 and the ping at once, and ws emits both then.
+    let stopping: ReturnType<typeof stopProcess> | undefined;
+    ws.once('ping', () => {
+      stopping = stopProcess(t, lab.pid as number);
+    });
+    const firstPing = wsEvent(ws, 'ping', 'the first ping', IDLE_MS / 2 + 2 * REPLY_MS);
+    await wsEvent(ws, 'open', 'the opening handshake');
+    await firstPing;
+    const stopped = await (stopping as ReturnType<typeof stopProcess>);
     ws.pong();
-    await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
-    signal('SIGCONT');
+    // Held past the rest of its limit, so that when it goes on its timer is overdue with the pong unread. A
+    // stopped process can be waited on for nothing but time, so this one wait is a timer.
+    await new Promise((resolve) => setTimeout(resolve, IDLE_MS / 2 + 50));
+    stopped.resume();
     // Alive: the next ping comes (IDLE_MS / 2 after the pong is read), and nothing was closed.
     ws.on('ping', () => ws.pong());
     await wsEvent(ws, 'ping', 'the second ping, once the server goes on', IDLE_MS / 2 + REPLY_MS);

@@ -117,7 +117,16 @@ export function guard(
     options.onClose?.(reason);
     return true;
   };
-  const idle = l.idleMs > 0 ? setTimeout(() => g.close(`idle for ${l.idleMs} ms`), l.idleMs) : undefined;
+  // The verdict comes after the poll phase: a server that was stopped or starved for a while wakes with this
+  // timer overdue and the peer's bytes already in the socket, and the event loop runs timers before it reads.
+  let heard = 0;
+  const onIdle = () => {
+    const before = heard;
+    setImmediate(() => {
+      if (heard === before) g.close(`idle for ${l.idleMs} ms`);
+    });
+  };
+  const idle = l.idleMs > 0 ? setTimeout(onIdle, l.idleMs) : undefined;
   socket.once('close', () => {
     done = true;
     clearTimeout(idle);
@@ -166,7 +175,9 @@ export function guard(
       });
     },
     heard() {
-      if (!done) idle?.refresh();
+      if (done) return;
+      heard++;
+      idle?.refresh();
     },
     close(reason) {
       if (!finish(reason)) return;

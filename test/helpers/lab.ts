@@ -274,6 +274,38 @@ export function sameUnderPlainNode(entry: string): boolean {
   }
 }
 
+/**
+ * Stops process `pid` (SIGSTOP) and resolves once the kernel shows it stopped (state T in /proc/PID/stat), within
+ * `ms`: what is sent to it from then on waits in its sockets, and it wakes with its due timers overdue, as a
+ * server starved of CPU does. SIGCONT comes with `resume()`, or when the test ends whatever happens. Linux only
+ * (elsewhere the state cannot be read: it resolves once the signal is sent).
+ */
+export async function stopProcess(t: TestHooks, pid: number, ms = REPLY_MS): Promise<{ resume(): void }> {
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(pid, name);
+    } catch {
+      // gone already
+    }
+  };
+  hooksOf(t).onTestFinished(() => signal('SIGCONT'));
+  signal('SIGSTOP');
+  const state = () => {
+    try {
+      return /^\d+ \(.*\) (\S)/s.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+    } catch {
+      return undefined;
+    }
+  };
+  const until = performance.now() + ms;
+  while (process.platform === 'linux' && !/^[Tt]$/.test(state() ?? '')) {
+    if (performance.now() > until)
+      throw new Error(`process ${pid} not stopped within ${ms} ms (state ${state()})`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return { resume: () => signal('SIGCONT') };
+}
+
 /** Starts `node --import tsx --throw-deprecation <LAB_DIR>/<slug>.ts ...args` (plain node where it can: above). */
 export function spawnLab(t: TestHooks, id: string, args?: string[], options?: SpawnOptions): LabProcess;
 /** The old call, without the test's context: only for tests that run one at a time. */
