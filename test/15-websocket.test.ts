@@ -1540,33 +1540,39 @@ describe.concurrent('lab 15: WebSocket', () => {
     Math.round(20_000 * busy),
   );
 
-  it('a pong that waits in the socket while the server is stopped past its idle limit still counts: the overdue timer decides after reading it', async (t) => {
-    // The test must stop the server within IDLE_MS / 2 of its ping (before it would close): 1 s, stretched with
-    // the load as the test starts, leaves a starved worker 500 ms for that.
-    const IDLE_MS = Math.round(1000 * Math.max(busy, busyNow()));
-    const { lab, port } = await startServer(t, '--idle-ms', String(IDLE_MS));
-    const ws = newWs(t, `ws://127.0.0.1:${port}/`, { autoPong: false });
-    // At the first ping the server is stopped; only then does our pong go out, to wait in its socket.
-    // Listening from the start: a starved worker can read the 101 and the ping at once, and ws emits both then.
-    let stopping: ReturnType<typeof stopProcess> | undefined;
-    ws.once('ping', () => {
-      stopping = stopProcess(t, lab.pid as number);
-    });
-    const firstPing = wsEvent(ws, 'ping', 'the first ping', IDLE_MS / 2 + 2 * REPLY_MS);
-    await wsEvent(ws, 'open', 'the opening handshake');
-    await firstPing;
-    const stopped = await (stopping as ReturnType<typeof stopProcess>);
-    ws.pong();
-    // Held past the rest of its limit, so that when it goes on its timer is overdue with the pong unread. A
-    // stopped process can be waited on for nothing but time, so this one wait is a timer.
-    await new Promise((resolve) => setTimeout(resolve, IDLE_MS / 2 + 50));
-    stopped.resume();
-    // Alive: the next ping comes (IDLE_MS / 2 after the pong is read), and nothing was closed.
-    ws.on('ping', () => ws.pong());
-    await wsEvent(ws, 'ping', 'the second ping, once the server goes on', IDLE_MS / 2 + REPLY_MS);
-    expect(ws.readyState).toBe(WebSocket.OPEN);
-    expect(lab.matching(/closing 1001/)).toEqual([]);
-  });
+  // Not where the labs run through tsx (Node 20): the test must stop the server within half its idle limit of the
+  // ping, and there a test worker starved for over 2 s under npm test's load once saw the ping only after the
+  // server had closed for want of a pong (CI repro r46). The event loop's order is libuv's, the same on Node 20.
+  it.skipIf(!plainNode)(
+    'a pong that waits in the socket while the server is stopped past its idle limit still counts: the overdue timer decides after reading it',
+    async (t) => {
+      // The test must stop the server within IDLE_MS / 2 of its ping (before it would close): 1 s, stretched with
+      // the load as the test starts, leaves a starved worker 500 ms for that.
+      const IDLE_MS = Math.round(1000 * Math.max(busy, busyNow()));
+      const { lab, port } = await startServer(t, '--idle-ms', String(IDLE_MS));
+      const ws = newWs(t, `ws://127.0.0.1:${port}/`, { autoPong: false });
+      // At the first ping the server is stopped; only then does our pong go out, to wait in its socket.
+      // Listening from the start: a starved worker can read the 101 and the ping at once, and ws emits both then.
+      let stopping: ReturnType<typeof stopProcess> | undefined;
+      ws.once('ping', () => {
+        stopping = stopProcess(t, lab.pid as number);
+      });
+      const firstPing = wsEvent(ws, 'ping', 'the first ping', IDLE_MS / 2 + 2 * REPLY_MS);
+      await wsEvent(ws, 'open', 'the opening handshake');
+      await firstPing;
+      const stopped = await (stopping as ReturnType<typeof stopProcess>);
+      ws.pong();
+      // Held past the rest of its limit, so that when it goes on its timer is overdue with the pong unread. A
+      // stopped process can be waited on for nothing but time, so this one wait is a timer.
+      await new Promise((resolve) => setTimeout(resolve, IDLE_MS / 2 + 50));
+      stopped.resume();
+      // Alive: the next ping comes (IDLE_MS / 2 after the pong is read), and nothing was closed.
+      ws.on('ping', () => ws.pong());
+      await wsEvent(ws, 'ping', 'the second ping, once the server goes on', IDLE_MS / 2 + REPLY_MS);
+      expect(ws.readyState).toBe(WebSocket.OPEN);
+      expect(lab.matching(/closing 1001/)).toEqual([]);
+    },
+  );
 
   it('SIGTERM closes every WebSocket with 1001, waits for the close handshake, and exits 0', async (t) => {
     const { lab, port } = await startServer(t);

@@ -13,6 +13,7 @@ import {
   gateOf,
   getWaitDefaults,
   type LabProcess,
+  plainNode,
   REPLY_MS,
   STALL_MS,
   STARTUP_MS,
@@ -354,24 +355,29 @@ describe.skipIf(noOpenssl)('lab 16: TLS and HTTPS', { concurrent: true }, () => 
     await lab.waitForLine(new RegExp(`closed by the server: idle for ${IDLE_MS} ms$`));
   });
 
-  it('bytes that wait in the socket while the server is stopped past --idle-ms still count: the overdue idle timer decides after reading them', async (t) => {
-    // The test must stop the server before its limit passes after the greeting: twice IDLE_MS leaves a worker
-    // 600 ms (times the load) for that, and keeps this test about as short as the one above.
-    const idleMs = 2 * IDLE_MS;
-    const { lab, port, ca } = await start(t, 'server', '--idle-ms', String(idleMs));
-    const client = await connect(t, { port, servername: 'localhost', ca: fs.readFileSync(ca) });
-    const lines = lineReader(t, client, 'client');
-    await lines.waitForLine(/^hello$/);
-    // Our line reaches a stopped server, which is held for longer than its whole limit: when it goes on, its idle
-    // timer is overdue and the line waits in its socket. A stopped process can be waited on for nothing but
-    // time, so this one wait is a timer.
-    const stopped = await stopProcess(t, lab.pid as number);
-    client.write('still here\n');
-    await new Promise((resolve) => setTimeout(resolve, idleMs + 50));
-    stopped.resume();
-    await lines.waitForLine(/^still here$/);
-    expect(lab.matching(/idle for/)).toEqual([]);
-  });
+  // Not where the labs run through tsx (Node 20), as lab 15's test of the same rule: a test worker starved there
+  // under load cannot be counted on to stop the server within its limit.
+  it.skipIf(!plainNode)(
+    'bytes that wait in the socket while the server is stopped past --idle-ms still count: the overdue idle timer decides after reading them',
+    async (t) => {
+      // The test must stop the server before its limit passes after the greeting: twice IDLE_MS leaves a worker
+      // 600 ms (times the load) for that, and keeps this test about as short as the one above.
+      const idleMs = 2 * IDLE_MS;
+      const { lab, port, ca } = await start(t, 'server', '--idle-ms', String(idleMs));
+      const client = await connect(t, { port, servername: 'localhost', ca: fs.readFileSync(ca) });
+      const lines = lineReader(t, client, 'client');
+      await lines.waitForLine(/^hello$/);
+      // Our line reaches a stopped server, which is held for longer than its whole limit: when it goes on, its idle
+      // timer is overdue and the line waits in its socket. A stopped process can be waited on for nothing but
+      // time, so this one wait is a timer.
+      const stopped = await stopProcess(t, lab.pid as number);
+      client.write('still here\n');
+      await new Promise((resolve) => setTimeout(resolve, idleMs + 50));
+      stopped.resume();
+      await lines.waitForLine(/^still here$/);
+      expect(lab.matching(/idle for/)).toEqual([]);
+    },
+  );
 
   it("Node's tls.connect: TLS 1.3 by default, 1.2 when asked, the certificate's subject and issuer, and SNI only for names, never for an IP", async (t) => {
     const { lab, port, ca } = await start(t, 'server');
