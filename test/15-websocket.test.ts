@@ -1572,6 +1572,10 @@ describe.concurrent('lab 15: WebSocket', () => {
       expect(ws.readyState).toBe(WebSocket.OPEN);
       expect(lab.matching(/closing 1001/)).toEqual([]);
     },
+    // The last resort, above the sum of the waits' own deadlines (IDLE_MS reads the load as the test starts, up to
+    // 4 s: 1.5 × IDLE_MS + 4 × REPLY_MS, and each wait counts only the time the worker was awake). The config's
+    // 10 s, read as the run began, was less: the CI run of stop 22 (test:all, Node 24) timed out there before any wait of its own had failed.
+    Math.round(20_000 * busy),
   );
 
   it('SIGTERM closes every WebSocket with 1001, waits for the close handshake, and exits 0', async (t) => {
