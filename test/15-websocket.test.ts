@@ -14,15 +14,16 @@ import {
   busyNow,
   type LabProcess,
   noTest,
-  plainNode,
   REPLY_MS,
+  root,
   STALL_MS,
   setWaitDefaults,
+  spawnFile,
   spawnLab,
-  stopProcess,
   type TestHooks,
 } from './helpers/lab.ts';
 import { connectClient, floodPastClose } from './helpers/net.ts';
+import { signal } from './helpers/proc.ts';
 import { settleWithin } from './helpers/watch.ts';
 
 // A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
@@ -39,6 +40,9 @@ function expectInOrder(lines: string[], patterns: RegExp[]): void {
     from = at + 1;
   }
 }
+
+/** A ws client in a process of its own, for the idle tests: it answers pings at once however starved this worker is. */
+const wsPeer = path.join(root, 'test/fixtures/ws-peer.ts');
 
 const OP = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 } as const;
 const NAMES: Record<number, string> = {
@@ -1510,71 +1514,60 @@ describe.concurrent('lab 15: WebSocket', () => {
   it(
     'a silent peer gets a ping after half of --idle-ms and is closed with 1001 after the rest; one that answers pings stays',
     async (t) => {
-      // 1 s on an idle machine (2 s where labs run through tsx, Node 20), stretched with its load read as the test
-      // starts. Half of it is how long the test worker may take to answer a ping, and at the start of test:all,
-      // with this file's browser starting beside it, the worker was starved for longer than the 250 ms × the load
-      // it had before (1 s in CI repros r45 on Node 20 and r47 on Node 24: the live client's pong came too late, with the lab's
-      // verdict already waiting for its socket to be read). The test is mostly waiting: 1.5 × IDLE_MS, little CPU.
-      // The handshakes have --handshake-ms (10 s), not this: when the idle limit bounded them too, a lab starved
-      // for 2 s under test:all's load hung up on the silent peer before its 101.
-      const IDLE_MS = Math.round((plainNode ? 1000 : 2000) * Math.max(busy, busyNow()));
+      // 1 s on an idle machine, stretched with its load read as the test starts. The live peer is a process of its
+      // own (wsPeer): a test worker starved under test:all's load answered the lab's ping too late with ws in the
+      // worker (CI repros r45 on Node 20 and r47 on Node 24). The handshakes have --handshake-ms (10 s), not this:
+      // when the idle limit bounded them too, a lab starved for 2 s under test:all's load hung up on the silent
+      // peer before its 101.
+      const IDLE_MS = Math.round(1000 * Math.max(busy, busyNow()));
       const { lab, port } = await startServer(t, '--idle-ms', String(IDLE_MS));
+      const live = spawnFile(t, wsPeer, [`ws://127.0.0.1:${port}/`]);
       const silent = await openRaw(t, port);
-      const alive = await wsClient(t, `ws://127.0.0.1:${port}/`);
-      let pings = 0;
-      alive.on('ping', () => pings++);
-      // ws answers every ping with a pong by itself, as browsers do.
+      await live.waitForLine(/^open$/);
       // The silent one: a ping after IDLE_MS / 2, the close after IDLE_MS in all.
       const frames = await silent.done(IDLE_MS + REPLY_MS);
       expect(frames.map((f) => show(f.op, f.payload))).toEqual(['ping:are you there?', 'close:1001']);
       await lab.waitForLine(new RegExp(`closing 1001: no frame for ${IDLE_MS} ms$`));
-      // The live one: a ping every IDLE_MS / 2 of silence, each answered.
-      while (pings < 3)
-        await wsEvent(alive, 'ping', `ping ${pings + 1} to a live client`, IDLE_MS / 2 + REPLY_MS);
-      expect(alive.readyState).toBe(WebSocket.OPEN);
+      // The live one answered its first ping (IDLE_MS / 2 after its opening), so where the silent one was closed,
+      // IDLE_MS after the opening, it gets its second ping.
+      await live.waitForLine(/^ping 2$/, { quiet: IDLE_MS + REPLY_MS, stalled: undefined });
+      expect(live.matching(/^closed/)).toEqual([]);
       expect(lab.matching(/closing 1001/)).toHaveLength(1);
-      // The last resort: IDLE_MS stretches with the load as the test starts (up to 4 s, 8 s on Node 20: the close
-      // at 8 s, the third ping at 12 s, each wait REPLY_MS more), which the config's 10 s, read as the run began,
-      // does not.
     },
+    // The last resort: IDLE_MS stretches with the load as the test starts (up to 4 s), which the config's 10 s,
+    // read as the run began, does not.
     Math.round(20_000 * busy),
   );
 
-  // Not where the labs run through tsx (Node 20): the test must stop the server within half its idle limit of the
-  // ping, and there a test worker starved for over 2 s under npm test's load once saw the ping only after the
-  // server had closed for want of a pong (CI repro r46). The event loop's order is libuv's, the same on Node 20.
-  it.skipIf(!plainNode)(
+  it(
     'a pong that waits in the socket while the server is stopped past its idle limit still counts: the overdue timer decides after reading it',
     async (t) => {
-      // The test must stop the server within IDLE_MS / 2 of its ping (before it would close): 1 s, stretched with
-      // the load as the test starts, leaves a starved worker 500 ms for that.
+      // The peer (a process of its own, as above) stops the server at its first ping, before it would close
+      // (IDLE_MS / 2 later), sends its pong into the stopped server's socket, and holds the server past the rest of
+      // its limit: when it goes on, its timer is overdue with the pong unread.
       const IDLE_MS = Math.round(1000 * Math.max(busy, busyNow()));
       const { lab, port } = await startServer(t, '--idle-ms', String(IDLE_MS));
-      const ws = newWs(t, `ws://127.0.0.1:${port}/`, { autoPong: false });
-      // At the first ping the server is stopped; only then does our pong go out, to wait in its socket.
-      // Listening from the start: a starved worker can read the 101 and the ping at once, and ws emits both then.
-      let stopping: ReturnType<typeof stopProcess> | undefined;
-      ws.once('ping', () => {
-        stopping = stopProcess(t, lab.pid as number);
-      });
-      const firstPing = wsEvent(ws, 'ping', 'the first ping', IDLE_MS / 2 + 2 * REPLY_MS);
-      await wsEvent(ws, 'open', 'the opening handshake');
-      await firstPing;
-      const stopped = await (stopping as ReturnType<typeof stopProcess>);
-      ws.pong();
-      // Held past the rest of its limit, so that when it goes on its timer is overdue with the pong unread. A
-      // stopped process can be waited on for nothing but time, so this one wait is a timer.
-      await new Promise((resolve) => setTimeout(resolve, IDLE_MS / 2 + 50));
-      stopped.resume();
-      // Alive: the next ping comes (IDLE_MS / 2 after the pong is read), and nothing was closed.
-      ws.on('ping', () => ws.pong());
-      await wsEvent(ws, 'ping', 'the second ping, once the server goes on', IDLE_MS / 2 + REPLY_MS);
-      expect(ws.readyState).toBe(WebSocket.OPEN);
+      const pid = lab.pid as number;
+      t.onTestFinished(() => signal(pid, 'SIGCONT')); // whatever happened to the peer
+      const peer = spawnFile(t, wsPeer, [
+        `ws://127.0.0.1:${port}/`,
+        '--stop',
+        String(pid),
+        String(IDLE_MS / 2 + 50),
+      ]);
+      // Each step is one of the peer's or the lab's timers, plus REPLY_MS.
+      const waitOn = (ms: number) => ({ quiet: ms + REPLY_MS, stalled: undefined });
+      await peer.waitForLine(/^open$/);
+      await peer.waitForLine(/^stopped$/, waitOn(IDLE_MS / 2));
+      await peer.waitForLine(/^resumed$/, waitOn(IDLE_MS / 2 + 50));
+      // Alive: the next ping comes IDLE_MS / 2 after the pong is read, and nothing was closed.
+      await peer.waitForLine(/^ping 2$/, waitOn(IDLE_MS / 2));
+      expect(peer.matching(/^closed/)).toEqual([]);
       expect(lab.matching(/closing 1001/)).toEqual([]);
     },
     // The last resort, above the sum of the waits' own deadlines (IDLE_MS reads the load as the test starts, up to
-    // 4 s: 1.5 × IDLE_MS + 4 × REPLY_MS, and each wait counts only the time the worker was awake). The config's
-    // 10 s, read as the run began, was less: the CI run of stop 22 (test:all, Node 24) timed out there before any wait of its own had failed.
+    // 4 s), which the config's 10 s, read as the run began, was not: the CI run of stop 22 (test:all, Node 24)
+    // timed out there when the worker itself stopped the server, before any wait of its own had failed.
     Math.round(20_000 * busy),
   );
 

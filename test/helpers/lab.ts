@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, onTestFailed, onTestFinished, type TestContext } from 'vitest';
 import { type Lab, labs } from '../../labs/index.ts';
+import { signal, stopNow } from './proc.ts';
 import { feedLines, LineWatcher, StartGate, type WaitOptions } from './watch.ts';
 
 export type { WaitOptions } from './watch.ts';
@@ -281,29 +282,9 @@ export function sameUnderPlainNode(entry: string): boolean {
  * (elsewhere the state cannot be read: it resolves once the signal is sent).
  */
 export async function stopProcess(t: TestHooks, pid: number, ms = REPLY_MS): Promise<{ resume(): void }> {
-  const signal = (name: NodeJS.Signals) => {
-    try {
-      process.kill(pid, name);
-    } catch {
-      // gone already
-    }
-  };
-  hooksOf(t).onTestFinished(() => signal('SIGCONT'));
-  signal('SIGSTOP');
-  const state = () => {
-    try {
-      return /^\d+ \(.*\) (\S)/s.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
-    } catch {
-      return undefined;
-    }
-  };
-  const until = performance.now() + ms;
-  while (process.platform === 'linux' && !/^[Tt]$/.test(state() ?? '')) {
-    if (performance.now() > until)
-      throw new Error(`process ${pid} not stopped within ${ms} ms (state ${state()})`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  return { resume: () => signal('SIGCONT') };
+  hooksOf(t).onTestFinished(() => signal(pid, 'SIGCONT'));
+  await stopNow(pid, ms);
+  return { resume: () => signal(pid, 'SIGCONT') };
 }
 
 /** Starts `node --import tsx --throw-deprecation <LAB_DIR>/<slug>.ts ...args` (plain node where it can: above). */

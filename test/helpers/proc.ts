@@ -1,0 +1,38 @@
+// Stopping a process the way a starved server is stopped: SIGSTOP, then the kernel's word that it is stopped.
+// No vitest here: test/fixtures/ws-peer.ts, a process of its own, stops a lab with it too.
+import fs from 'node:fs';
+
+/** Sends `name` to `pid`; a process already gone is not an error. */
+export function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // gone already
+  }
+}
+
+/** The state letter of `pid` in /proc/PID/stat (R, S, T, …); undefined when it is gone or there is no /proc. */
+export function processState(pid: number): string | undefined {
+  try {
+    // The command name may hold spaces and parentheses: the state follows the last ')'.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stops `pid` (SIGSTOP) and resolves once the kernel shows it stopped (state T), or rejects after `ms`. What is
+ * sent to it from then on waits in its sockets, and it wakes with its due timers overdue. Linux only: elsewhere
+ * the state cannot be read, and it resolves once the signal is sent.
+ */
+export async function stopNow(pid: number, ms: number): Promise<void> {
+  signal(pid, 'SIGSTOP');
+  const until = performance.now() + ms;
+  while (process.platform === 'linux' && !/^[Tt]$/.test(processState(pid) ?? '')) {
+    if (performance.now() > until)
+      throw new Error(`process ${pid} not stopped within ${ms} ms (state ${processState(pid)})`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
