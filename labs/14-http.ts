@@ -218,24 +218,31 @@ function createHttpServer(limits: Limits, log: Log): net.Server {
     let closing = false;
 
     // One clock, two jobs: between requests it is the keep-alive limit (close quietly); once a request has
-    // begun, the whole request must arrive before it runs out, or the peer gets 408 (slowloris).
+    // begun, the whole request must arrive before it runs out, or the peer gets 408 (slowloris). The verdict
+    // comes after the poll phase (setImmediate): a server that was stopped or starved wakes with the clock overdue
+    // and the peer's bytes still unread, and the event loop runs timers before it reads sockets. Bytes read there
+    // that set the clock again (a request begun, or answered) win.
     let clock: NodeJS.Timeout | undefined;
-    const waitForNextRequest = () => {
+    const setClock = (ms: number, verdict: () => void) => {
       clearTimeout(clock);
-      clock = setTimeout(() => {
+      const mine = setTimeout(() => setImmediate(() => clock === mine && verdict()), ms);
+      clock = mine;
+    };
+    const stopClock = () => {
+      clearTimeout(clock);
+      clock = undefined;
+    };
+    const waitForNextRequest = () =>
+      setClock(limits.keepAliveMs, () => {
         log(`${peer} idle for ${limits.keepAliveMs} ms after ${served} request(s): closing`);
         socket.destroy();
-      }, limits.keepAliveMs);
-    };
-    const requestStarted = () => {
-      clearTimeout(clock);
-      clock = setTimeout(
-        () => fail(408, `request not complete after ${limits.requestTimeoutMs} ms`),
-        limits.requestTimeoutMs,
+      });
+    const requestStarted = () =>
+      setClock(limits.requestTimeoutMs, () =>
+        fail(408, `request not complete after ${limits.requestTimeoutMs} ms`),
       );
-    };
     waitForNextRequest();
-    socket.on('close', () => clearTimeout(clock));
+    socket.on('close', stopClock);
 
     function fail(status: number, reason: string): void {
       log(`${peer} ${status} ${REASONS[status]}: ${reason}; closing`);
@@ -246,7 +253,7 @@ function createHttpServer(limits: Limits, log: Log): net.Server {
     /** FIN after the last response. Nothing more is read; a peer that keeps its side open gets one second. */
     function closeOurSide(): void {
       closing = true;
-      clearTimeout(clock);
+      stopClock();
       pending = Buffer.alloc(0);
       closeWithin(socket, 1000);
     }
