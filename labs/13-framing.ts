@@ -96,11 +96,17 @@ export function createFrameServer(limits: Limits, log: Log): net.Server {
     const key = hostPort(socket.remoteAddress, socket.remotePort);
     log(`${key} connected`);
     // Reads and writes both count as activity: an echo server only writes what the peer sent, so this is its silence.
+    // The verdict comes after the poll phase (setImmediate): a server that was stopped or starved wakes with this
+    // timer overdue and the peer's bytes still unread, and the event loop runs timers before it reads sockets.
     let idle = false;
     socket.setTimeout(limits.idleMs, () => {
-      idle = true;
-      log(`${key} idle for ${limits.idleMs} ms: closing`);
-      socket.destroy();
+      const moved = socket.bytesRead + socket.bytesWritten;
+      setImmediate(() => {
+        if (socket.destroyed || socket.bytesRead + socket.bytesWritten !== moved) return; // bytes came after all
+        idle = true;
+        log(`${key} idle for ${limits.idleMs} ms: closing`);
+        socket.destroy();
+      });
     });
     let count = 0;
     try {
