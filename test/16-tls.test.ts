@@ -13,21 +13,25 @@ import {
   gateOf,
   getWaitDefaults,
   type LabProcess,
-  plainNode,
   REPLY_MS,
+  root,
   STALL_MS,
   STARTUP_MS,
   setWaitDefaults,
+  spawnFile,
   spawnLab,
-  stopProcess,
   type TestHooks,
 } from './helpers/lab.ts';
+import { signal } from './helpers/proc.ts';
 import { feedLines, LineWatcher, settleWithin } from './helpers/watch.ts';
 
 // A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
 // The same holds for the test's own clients (a TLS socket's lines, a handshake, openssl's output and exit). The
 // tests run concurrently, each with servers of its own.
 setWaitDefaults({ quiet: REPLY_MS, stalled: STALL_MS });
+
+/** A TLS peer in a process of its own that stops the server while its line waits (test/fixtures/stop-peer.ts). */
+const stopPeer = path.join(root, 'test/fixtures/stop-peer.ts');
 
 /** The patterns match lines in this order (a local stand-in for the harness's expectInOrder, not merged yet). */
 function expectInOrder(lines: string[], patterns: RegExp[]): void {
@@ -355,28 +359,34 @@ describe.skipIf(noOpenssl)('lab 16: TLS and HTTPS', { concurrent: true }, () => 
     await lab.waitForLine(new RegExp(`closed by the server: idle for ${IDLE_MS} ms$`));
   });
 
-  // Not where the labs run through tsx (Node 20), as lab 15's test of the same rule: a test worker starved there
-  // under load cannot be counted on to stop the server within its limit.
-  it.skipIf(!plainNode)(
+  it(
     'bytes that wait in the socket while the server is stopped past --idle-ms still count: the overdue idle timer decides after reading them',
     async (t) => {
-      // The test must stop the server before its limit passes after the greeting: twice IDLE_MS leaves a worker
-      // 600 ms (times the load) for that, and keeps this test about as short as the one above.
+      // The peer, a process of its own (test/fixtures/stop-peer.ts, as in labs 13 and 14), stops the server at its
+      // greeting, before its limit passes, writes a line and its FIN into the stopped server's socket, and holds it
+      // past the whole limit: when the server goes on, its idle timer is overdue with the line unread. A test
+      // worker that stopped the server itself could not promise to be in time under a loaded run.
       const idleMs = 2 * IDLE_MS;
       const { lab, port, ca } = await start(t, 'server', '--idle-ms', String(idleMs));
-      const client = await connect(t, { port, servername: 'localhost', ca: fs.readFileSync(ca) });
-      const lines = lineReader(t, client, 'client');
-      await lines.waitForLine(/^hello$/);
-      // Our line reaches a stopped server, which is held for longer than its whole limit: when it goes on, its idle
-      // timer is overdue and the line waits in its socket. A stopped process can be waited on for nothing but
-      // time, so this one wait is a timer.
-      const stopped = await stopProcess(t, lab.pid as number);
-      client.write('still here\n');
-      await new Promise((resolve) => setTimeout(resolve, idleMs + 50));
-      stopped.resume();
-      await lines.waitForLine(/^still here$/);
+      const pid = lab.pid as number;
+      t.onTestFinished(() => signal(pid, 'SIGCONT')); // whatever happened to the peer
+      const peer = spawnFile(t, stopPeer, [
+        String(port),
+        String(pid),
+        String(idleMs + 50),
+        '-',
+        Buffer.from('still here\n').toString('hex'),
+        '--tls',
+        ca,
+      ]);
+      await peer.waitForLine(/^stopped$/);
+      await peer.waitForLine(/^resumed$/, { quiet: idleMs + 50 + REPLY_MS, stalled: undefined });
+      const closed = await peer.waitForLine(/^closed: (.*)$/);
+      expect(JSON.parse(closed[1] as string)).toMatch(/^hello\r?\nstill here\r?\n$/);
       expect(lab.matching(/idle for/)).toEqual([]);
     },
+    // The last resort, above the waits' own deadlines.
+    Math.round(20_000 * busy),
   );
 
   it("Node's tls.connect: TLS 1.3 by default, 1.2 when asked, the certificate's subject and issuer, and SNI only for names, never for an IP", async (t) => {

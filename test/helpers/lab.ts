@@ -19,7 +19,6 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, onTestFailed, onTestFinished, type TestContext } from 'vitest';
 import { type Lab, labs } from '../../labs/index.ts';
-import { signal, stopNow } from './proc.ts';
 import { feedLines, LineWatcher, StartGate, type WaitOptions } from './watch.ts';
 
 export type { WaitOptions } from './watch.ts';
@@ -273,18 +272,6 @@ export function sameUnderPlainNode(entry: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * Stops process `pid` (SIGSTOP) and resolves once the kernel shows it stopped (state T in /proc/PID/stat), within
- * `ms`: what is sent to it from then on waits in its sockets, and it wakes with its due timers overdue, as a
- * server starved of CPU does. SIGCONT comes with `resume()`, or when the test ends whatever happens. Linux only
- * (elsewhere the state cannot be read: it resolves once the signal is sent).
- */
-export async function stopProcess(t: TestHooks, pid: number, ms = REPLY_MS): Promise<{ resume(): void }> {
-  hooksOf(t).onTestFinished(() => signal(pid, 'SIGCONT'));
-  await stopNow(pid, ms);
-  return { resume: () => signal(pid, 'SIGCONT') };
 }
 
 /** Starts `node --import tsx --throw-deprecation <LAB_DIR>/<slug>.ts ...args` (plain node where it can: above). */
