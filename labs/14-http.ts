@@ -225,7 +225,7 @@ function createHttpServer(limits: Limits, log: Log): net.Server {
     let clock: NodeJS.Timeout | undefined;
     const setClock = (ms: number, verdict: () => void) => {
       clearTimeout(clock);
-      const mine = setTimeout(() => setImmediate(() => clock === mine && verdict()), ms);
+      const mine = setTimeout(() => setImmediate(() => clock === mine && !socket.destroyed && verdict()), ms);
       clock = mine;
     };
     const stopClock = () => {
