@@ -7,7 +7,6 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   busy,
-  busyNow,
   type LabProcess,
   noTest,
   REPLY_MS,
@@ -444,7 +443,7 @@ describe.concurrent('lab 14: the protocol, with raw sockets', () => {
       // keep-alive limit runs out, writes a second request into the stopped server's socket, and holds it past the
       // limit: when the server goes on, its clock is overdue with that request unread. A server of its own: the
       // file's shared one would stop for every test.
-      const keepAliveMs = Math.round(600 * Math.max(busy, busyNow()));
+      const keepAliveMs = Math.round(600 * busy);
       const lab = spawnLab(t, '14', ['server', '--port', '0', '--keep-alive-ms', String(keepAliveMs)]);
       const { port } = await lab.listening();
       const pid = lab.pid as number;
@@ -465,7 +464,7 @@ describe.concurrent('lab 14: the protocol, with raw sockets', () => {
       expect(statusLines(JSON.parse(closed[1] as string))).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
       expect(lab.matching(/idle for/)).toEqual([]);
     },
-    // The last resort, above the waits' own deadlines (keepAliveMs reads the load as the test starts).
+    // The last resort, above the waits' own deadlines (keepAliveMs stretches with `busy`, as this does).
     Math.round(20_000 * busy),
   );
 });

@@ -11,7 +11,6 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
   busy,
-  busyNow,
   type LabProcess,
   noTest,
   REPLY_MS,
@@ -1514,12 +1513,15 @@ describe.concurrent('lab 15: WebSocket', () => {
   it(
     'a silent peer gets a ping after half of --idle-ms and is closed with 1001 after the rest; one that answers pings stays',
     async (t) => {
-      // 1 s on an idle machine, stretched with its load read as the test starts. The live peer is a process of its
-      // own (wsPeer): a test worker starved under test:all's load answered the lab's ping too late with ws in the
-      // worker (CI repros r45 on Node 20 and r47 on Node 24). The handshakes have --handshake-ms (10 s), not this:
-      // when the idle limit bounded them too, a lab starved for 2 s under test:all's load hung up on the silent
-      // peer before its 101.
-      const IDLE_MS = Math.round(1000 * Math.max(busy, busyNow()));
+      // 1 s, stretched with the load as the run began (`busy`). The live peer is a process of its own (wsPeer): a
+      // test worker starved under test:all's load answered the lab's ping too late with ws in the worker (CI
+      // repros r45 on Node 20 and r47 on Node 24). The load read as the test started (busyNow()) is no longer
+      // needed, and it stretched the limit with the grade's own load (1.26 times in a grade on a quiet 2-core
+      // machine). What must be on time now is two processes that sleep until their sockets wake them: the lab
+      // (whose overdue verdict waits for the poll phase) and the peer, which has IDLE_MS / 2 to answer. The handshakes have --handshake-ms
+      // (10 s), not this: when the idle limit bounded them too, a lab starved for 2 s under test:all's load hung
+      // up on the silent peer before its 101.
+      const IDLE_MS = Math.round(1000 * busy);
       const { lab, port } = await startServer(t, '--idle-ms', String(IDLE_MS));
       const live = spawnFile(t, wsPeer, [`ws://127.0.0.1:${port}/`]);
       const silent = await openRaw(t, port);
@@ -1534,8 +1536,7 @@ describe.concurrent('lab 15: WebSocket', () => {
       expect(live.matching(/^closed/)).toEqual([]);
       expect(lab.matching(/closing 1001/)).toHaveLength(1);
     },
-    // The last resort: IDLE_MS stretches with the load as the test starts (up to 4 s), which the config's 10 s,
-    // read as the run began, does not.
+    // The last resort, above the waits' own deadlines (each counts the worker's awake time only).
     Math.round(20_000 * busy),
   );
 
@@ -1544,8 +1545,8 @@ describe.concurrent('lab 15: WebSocket', () => {
     async (t) => {
       // The peer (a process of its own, as above) stops the server at its first ping, before it would close
       // (IDLE_MS / 2 later), sends its pong into the stopped server's socket, and holds the server past the rest of
-      // its limit: when it goes on, its timer is overdue with the pong unread.
-      const IDLE_MS = Math.round(1000 * Math.max(busy, busyNow()));
+      // its limit: when it goes on, its timer is overdue with the pong unread. 1 s × `busy`, as above.
+      const IDLE_MS = Math.round(1000 * busy);
       const { lab, port } = await startServer(t, '--idle-ms', String(IDLE_MS));
       const pid = lab.pid as number;
       t.onTestFinished(() => signal(pid, 'SIGCONT')); // whatever happened to the peer
@@ -1565,9 +1566,9 @@ describe.concurrent('lab 15: WebSocket', () => {
       expect(peer.matching(/^closed/)).toEqual([]);
       expect(lab.matching(/closing 1001/)).toEqual([]);
     },
-    // The last resort, above the sum of the waits' own deadlines (IDLE_MS reads the load as the test starts, up to
-    // 4 s), which the config's 10 s, read as the run began, was not: the CI run of stop 22 (test:all, Node 24)
-    // timed out there when the worker itself stopped the server, before any wait of its own had failed.
+    // The last resort, above the sum of the waits' own deadlines, each counted in the worker's awake time, which
+    // the config's 10 s was not: the CI run of stop 22 (test:all, Node 24) timed out there when the worker itself
+    // stopped the server, before any wait of its own had failed.
     Math.round(20_000 * busy),
   );
 
