@@ -1,7 +1,6 @@
 // Lab 13: a 'data' event is not a message (粘包 / 拆包); the line and length-prefix framers; the echo server's limits.
 import { once } from 'node:events';
 import net from 'node:net';
-import path from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../labs/lib/random.ts';
@@ -11,16 +10,13 @@ import {
   labFile,
   noTest,
   REPLY_MS,
-  root,
   STALL_MS,
   STARTUP_MS,
   setWaitDefaults,
-  spawnFile,
   spawnLab,
   type TestHooks,
 } from './helpers/lab.ts';
-import { refusedPort } from './helpers/net.ts';
-import { signal } from './helpers/proc.ts';
+import { refusedPort, stopPeerExchange } from './helpers/net.ts';
 import { settleWithin } from './helpers/watch.ts';
 
 // A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
@@ -30,9 +26,6 @@ setWaitDefaults({ quiet: REPLY_MS, stalled: STALL_MS });
 // The framers come from the lab under test (labs/, or a learner's file when grading), not from a copy.
 type Lab13 = typeof import('../labs/13-framing.ts');
 const { readFrames, readLines, encodeFrame } = (await import(labFile('13'))) as Lab13;
-
-/** A TCP peer in a process of its own that stops the server while its message waits (test/fixtures/stop-peer.ts). */
-const stopPeer = path.join(root, 'test/fixtures/stop-peer.ts');
 
 const MiB = 1024 * 1024;
 
@@ -387,25 +380,16 @@ describe.concurrent('lab 13: the echo server', () => {
   it(
     'a message that waits in the socket while the server is stopped past --idle-ms is still echoed: the overdue timer decides after reading it',
     async (t) => {
-      // The peer, a process of its own (stopPeer), stops the server as the first echo comes, before its idle limit
-      // runs out, writes a second message and its FIN into the stopped server's socket, and holds it past the
-      // limit: when the server goes on, its timer is overdue with that message unread.
+      // The peer, a process of its own (stopPeerExchange), stops the server as the first echo comes, before its
+      // idle limit runs out, writes a second message and its FIN into the stopped server's socket, and holds it
+      // past the limit: when the server goes on, its timer is overdue with that message unread.
       const idleMs = Math.round(600 * busy);
       const own = spawnLab(t, '13', ['server', '--port', '0', '--idle-ms', String(idleMs)]);
       const { port: ownPort } = await own.listening();
-      const pid = own.pid as number;
-      t.onTestFinished(() => signal(pid, 'SIGCONT')); // whatever happened to the peer
       const frames = ['first', 'second'].map((m) => encodeFrame(Buffer.from(m)));
-      const peer = spawnFile(t, stopPeer, [
-        String(ownPort),
-        String(pid),
-        String(idleMs + 50),
-        ...frames.map((f) => f.toString('hex')),
-      ]);
-      await peer.waitForLine(/^stopped$/);
-      await peer.waitForLine(/^resumed$/, { quiet: idleMs + 50 + REPLY_MS, stalled: undefined });
-      const closed = await peer.waitForLine(/^closed: (.*)$/);
-      expect(Buffer.from(JSON.parse(closed[1] as string), 'latin1')).toEqual(Buffer.concat(frames));
+      const [first, second] = frames as [Buffer, Buffer];
+      const got = await stopPeerExchange(t, own, ownPort, { first, second, holdMs: idleMs + 50 });
+      expect(Buffer.from(got, 'latin1')).toEqual(Buffer.concat(frames));
       expect(own.matching(/idle for/)).toEqual([]);
     },
     // The last resort, above the waits' own deadlines.

@@ -2,7 +2,6 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
-import path from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -10,16 +9,13 @@ import {
   type LabProcess,
   noTest,
   REPLY_MS,
-  root,
   STALL_MS,
   STARTUP_MS,
   setWaitDefaults,
-  spawnFile,
   spawnLab,
   type TestHooks,
 } from './helpers/lab.ts';
-import { floodPastClose } from './helpers/net.ts';
-import { signal } from './helpers/proc.ts';
+import { floodPastClose, stopPeerExchange } from './helpers/net.ts';
 import { settleWithin } from './helpers/watch.ts';
 
 // A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
@@ -163,9 +159,6 @@ async function answerOn(
   await c.waitForEnd(JSON.stringify(request.slice(0, 60)), ms);
   return { text: c.text(), localPort: c.localPort };
 }
-
-/** A TCP peer in a process of its own that stops the server while its request waits (test/fixtures/stop-peer.ts). */
-const stopPeer = path.join(root, 'test/fixtures/stop-peer.ts');
 
 // Not anchored to a line start: a pipelined response follows the previous body directly ("helloHTTP/1.1 …").
 const statusLines = (text: string) => text.match(/HTTP\/1\.1 \d{3} [^\r]*/g) ?? [];
@@ -439,29 +432,19 @@ describe.concurrent('lab 14: the protocol, with raw sockets', () => {
   it(
     'a request that waits in the socket while the server is stopped past --keep-alive-ms is still answered: the overdue clock decides after reading it',
     async (t) => {
-      // The peer, a process of its own (stopPeer), stops the server as the first response comes, before its
+      // The peer, a process of its own (stopPeerExchange), stops the server as the first response comes, before its
       // keep-alive limit runs out, writes a second request into the stopped server's socket, and holds it past the
       // limit: when the server goes on, its clock is overdue with that request unread. A server of its own: the
       // file's shared one would stop for every test.
       const keepAliveMs = Math.round(600 * busy);
       const lab = spawnLab(t, '14', ['server', '--port', '0', '--keep-alive-ms', String(keepAliveMs)]);
       const { port } = await lab.listening();
-      const pid = lab.pid as number;
-      t.onTestFinished(() => signal(pid, 'SIGCONT')); // whatever happened to the peer
-      const hex = (text: string) => Buffer.from(text).toString('hex');
-      const peer = spawnFile(t, stopPeer, [
-        String(port),
-        String(pid),
-        String(keepAliveMs + 50),
-        hex('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
-        hex('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
-      ]);
-      // Each step is one of the peer's timers, plus REPLY_MS.
-      const waitOn = (ms: number) => ({ quiet: ms + REPLY_MS, stalled: undefined });
-      await peer.waitForLine(/^stopped$/);
-      await peer.waitForLine(/^resumed$/, waitOn(keepAliveMs + 50));
-      const closed = await peer.waitForLine(/^closed: (.*)$/);
-      expect(statusLines(JSON.parse(closed[1] as string))).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
+      const got = await stopPeerExchange(t, lab, port, {
+        first: 'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
+        second: 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+        holdMs: keepAliveMs + 50,
+      });
+      expect(statusLines(got)).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
       expect(lab.matching(/idle for/)).toEqual([]);
     },
     // The last resort, above the waits' own deadlines (keepAliveMs stretches with `busy`, as this does).

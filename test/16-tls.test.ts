@@ -14,24 +14,19 @@ import {
   getWaitDefaults,
   type LabProcess,
   REPLY_MS,
-  root,
   STALL_MS,
   STARTUP_MS,
   setWaitDefaults,
-  spawnFile,
   spawnLab,
   type TestHooks,
 } from './helpers/lab.ts';
-import { signal } from './helpers/proc.ts';
+import { stopPeerExchange } from './helpers/net.ts';
 import { feedLines, LineWatcher, settleWithin } from './helpers/watch.ts';
 
 // A lab that is up answers in milliseconds: a wait with nothing new for REPLY_MS has stalled (a starter's gap).
 // The same holds for the test's own clients (a TLS socket's lines, a handshake, openssl's output and exit). The
 // tests run concurrently, each with servers of its own.
 setWaitDefaults({ quiet: REPLY_MS, stalled: STALL_MS });
-
-/** A TLS peer in a process of its own that stops the server while its line waits (test/fixtures/stop-peer.ts). */
-const stopPeer = path.join(root, 'test/fixtures/stop-peer.ts');
 
 /** The patterns match lines in this order (a local stand-in for the harness's expectInOrder, not merged yet). */
 function expectInOrder(lines: string[], patterns: RegExp[]): void {
@@ -362,27 +357,19 @@ describe.skipIf(noOpenssl)('lab 16: TLS and HTTPS', { concurrent: true }, () => 
   it(
     'bytes that wait in the socket while the server is stopped past --idle-ms still count: the overdue idle timer decides after reading them',
     async (t) => {
-      // The peer, a process of its own (test/fixtures/stop-peer.ts, as in labs 13 and 14), stops the server at its
+      // The peer, a process of its own (stopPeerExchange, as in labs 13 and 14), stops the server at its
       // greeting, before its limit passes, writes a line and its FIN into the stopped server's socket, and holds it
       // past the whole limit: when the server goes on, its idle timer is overdue with the line unread. A test
       // worker that stopped the server itself could not promise to be in time under a loaded run.
       const idleMs = 2 * IDLE_MS;
       const { lab, port, ca } = await start(t, 'server', '--idle-ms', String(idleMs));
-      const pid = lab.pid as number;
-      t.onTestFinished(() => signal(pid, 'SIGCONT')); // whatever happened to the peer
-      const peer = spawnFile(t, stopPeer, [
-        String(port),
-        String(pid),
-        String(idleMs + 50),
-        '-',
-        Buffer.from('still here\n').toString('hex'),
-        '--tls',
+      const got = await stopPeerExchange(t, lab, port, {
+        first: '',
+        second: 'still here\n',
+        holdMs: idleMs + 50,
         ca,
-      ]);
-      await peer.waitForLine(/^stopped$/);
-      await peer.waitForLine(/^resumed$/, { quiet: idleMs + 50 + REPLY_MS, stalled: undefined });
-      const closed = await peer.waitForLine(/^closed: (.*)$/);
-      expect(JSON.parse(closed[1] as string)).toMatch(/^hello\r?\nstill here\r?\n$/);
+      });
+      expect(got).toMatch(/^hello\r?\nstill here\r?\n$/);
       expect(lab.matching(/idle for/)).toEqual([]);
     },
     // The last resort, above the waits' own deadlines.

@@ -1,8 +1,20 @@
 // A raw TCP client for tests, like `nc`: connect, write, read lines, and closed for you when the test ends.
 import { once } from 'node:events';
 import net from 'node:net';
+import path from 'node:path';
 import { holdRefusedPort } from '../../scripts/lib/ports.ts';
-import { gateOf, getWaitDefaults, hooksOf, isContext, REPLY_MS, type TestHooks } from './lab.ts';
+import {
+  gateOf,
+  getWaitDefaults,
+  hooksOf,
+  isContext,
+  type LabProcess,
+  REPLY_MS,
+  root,
+  spawnFile,
+  type TestHooks,
+} from './lab.ts';
+import { signal } from './proc.ts';
 import { feedLines, LineWatcher, settleWithin, type WaitOptions } from './watch.ts';
 
 export interface TestClient {
@@ -139,4 +151,43 @@ export async function floodPastClose(
   await settleWithin(gone, ms, `${what}: the end of the connection`);
   await flooding;
   return { sent, code, localPort };
+}
+
+const stopPeerFile = path.join(root, 'test/fixtures/stop-peer.ts');
+
+/**
+ * The test of an overdue timer (labs 13, 14, 16): test/fixtures/stop-peer.ts, a peer in a process of its own,
+ * connects to `lab` on `port`, writes `first` (nothing when empty), stops the lab at the first bytes back,
+ * writes `second` and its FIN into the stopped lab's socket, and lets it go on after `holdMs`, which the test
+ * makes longer than the limit it tests: the lab wakes with that timer overdue and `second` unread. Resolves with
+ * everything the peer received (latin1) once the connection has closed. `ca`: over TLS, for the name localhost.
+ * The lab is let go on when the test ends, whatever happened to the peer.
+ */
+export async function stopPeerExchange(
+  t: TestHooks,
+  lab: LabProcess,
+  port: number,
+  {
+    first,
+    second,
+    holdMs,
+    ca,
+  }: { first: Uint8Array | string; second: Uint8Array | string; holdMs: number; ca?: string },
+): Promise<string> {
+  const pid = lab.pid as number;
+  hooksOf(t).onTestFinished(() => signal(pid, 'SIGCONT'));
+  const hex = (bytes: Uint8Array | string) => Buffer.from(bytes).toString('hex') || '-';
+  const peer = spawnFile(t, stopPeerFile, [
+    String(port),
+    String(pid),
+    String(holdMs),
+    hex(first),
+    hex(second),
+    ...(ca ? ['--tls', ca] : []),
+  ]);
+  await peer.waitForLine(/^stopped$/);
+  // The one wait on a timer: the peer's own hold.
+  await peer.waitForLine(/^resumed$/, { quiet: holdMs + REPLY_MS, stalled: undefined });
+  const closed = await peer.waitForLine(/^closed: (.*)$/);
+  return JSON.parse(closed[1] as string) as string;
 }
