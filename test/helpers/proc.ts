@@ -1,5 +1,5 @@
 // Stopping a process the way a starved server is stopped: SIGSTOP, then the kernel's word that it is stopped.
-// No vitest here: test/fixtures/ws-peer.ts, a process of its own, stops a lab with it too.
+// No vitest here: the peers in test/fixtures/, processes of their own, stop labs with it.
 import fs from 'node:fs';
 
 /** Sends `name` to `pid`; a process already gone is not an error. */
@@ -12,7 +12,7 @@ export function signal(pid: number, name: NodeJS.Signals): void {
 }
 
 /** The state letter of `pid` in /proc/PID/stat (R, S, T, …); undefined when it is gone or there is no /proc. */
-export function processState(pid: number): string | undefined {
+function processState(pid: number): string | undefined {
   try {
     // The command name may hold spaces and parentheses: the state follows the last ')'.
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -27,7 +27,7 @@ export function processState(pid: number): string | undefined {
  * sent to it from then on waits in its sockets, and it wakes with its due timers overdue. Linux only: elsewhere
  * the state cannot be read, and it resolves once the signal is sent.
  */
-export async function stopNow(pid: number, ms: number): Promise<void> {
+async function stopNow(pid: number, ms: number): Promise<void> {
   signal(pid, 'SIGSTOP');
   const until = performance.now() + ms;
   while (process.platform === 'linux' && !/^[Tt]$/.test(processState(pid) ?? '')) {
@@ -35,4 +35,27 @@ export async function stopNow(pid: number, ms: number): Promise<void> {
       throw new Error(`process ${pid} not stopped within ${ms} ms (state ${processState(pid)})`);
     await new Promise((resolve) => setImmediate(resolve));
   }
+}
+
+/**
+ * For a peer in a process of its own that stops the server it talks to (test/fixtures/ws-peer.ts, stop-peer.ts):
+ * stops `pid`, prints `stopped`, runs `meanwhile` (what the peer sends into the stopped server's socket), and after
+ * `holdMs` of its own timer lets `pid` go on, printing `resumed`. From the stop on, `pid` is let go on also when
+ * this process exits, by itself or on SIGTERM or SIGINT. Failing to stop it is one line on stderr and exit 1.
+ */
+export async function stopWhile(pid: number, holdMs: number, meanwhile: () => void): Promise<void> {
+  process.on('exit', () => signal(pid, 'SIGCONT'));
+  for (const name of ['SIGTERM', 'SIGINT'] as const) process.on(name, () => process.exit(1));
+  try {
+    await stopNow(pid, 10_000);
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  console.log('stopped');
+  meanwhile();
+  setTimeout(() => {
+    signal(pid, 'SIGCONT');
+    console.log('resumed');
+  }, holdMs);
 }
