@@ -1079,17 +1079,24 @@ describe.concurrent('lab 15: WebSocket', () => {
       await lab.waitForLine(/rejected: 403 Origin http:\/\/evil\.example is not this site$/);
     });
 
-    const browser = fs.existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined;
+    // Debian's chromium-headless-shell where it is installed (.ci/run installs it): the headless-only build that
+    // Playwright itself runs for headless Chromium, the same Blink and V8 without the full browser. This test's
+    // launch and one page on 2 cores: 0.5 s and 0.55 CPU-s with it, 0.9 s and 0.95 CPU-s with /usr/bin/chromium.
+    const browser = ['/usr/bin/chromium-headless-shell', '/usr/bin/chromium'].find((f) => fs.existsSync(f));
     // A page's load, its script and its WebSocket in a headless browser on a loaded machine: five times what a
     // lab takes to answer (the page's status says at once when the WebSocket closed instead, see `see`).
     const BROWSER_MS = 5 * REPLY_MS;
-    if (!browser) console.log('lab 15: /usr/bin/chromium is missing: the two-browser chat test is skipped');
+    if (!browser)
+      console.log(
+        'lab 15: neither chromium-headless-shell nor chromium is installed: the browser chat test is skipped',
+      );
     it.skipIf(!browser)(
-      'two Chromium pages join the chat from its own page; what one types, the other sees',
+      'a Chromium page joins the chat from its own page: what it types reaches a ws member, and what that member sends shows on the page as text',
       async (t) => {
         // The lab starts while playwright-core loads and the browser starts (the longest steps of this test, up to
         // 0.9 s and 1.1 s on a loaded machine). playwright-core is imported here, not at the top: its 250 ms would
-        // hold up the collection of every test in this file.
+        // hold up the collection of every test in this file. One page, not two: a second renderer cost about
+        // 0.15 s and 0.2 CPU-s more, and the ws member checks what the page sends as exactly as a second page did.
         const chat = startChat(t);
         chat.catch(() => {}); // a lab that fails to start is seen where it is awaited, below
         const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'lab15-chromium-'));
@@ -1115,42 +1122,44 @@ describe.concurrent('lab 15: WebSocket', () => {
         // A launch that fails is seen where it is awaited, below (not as an unhandled rejection meanwhile).
         launching.catch(() => {});
         const { lab, port } = await chat;
+        const bob = await join(t, port, 'bob');
+        const bobGot = received(bob);
         const context = await launching;
         // Nothing leaves the machine: every request not for 127.0.0.1 is aborted.
         await context.route('**/*', (route) =>
           new URL(route.request().url()).hostname === '127.0.0.1' ? route.continue() : route.abort(),
         );
-        const alice = await context.newPage();
-        const bob = await context.newPage();
+        // The persistent context opens with a blank page: that one, not a second renderer.
+        const alice = context.pages()[0] ?? (await context.newPage());
         /**
          * Waits (BROWSER_MS at most) for `wanted` on the page, or for its status to say the WebSocket closed:
          * then it fails at once, with what the page shows, instead of waiting for a line that cannot come.
          */
-        const see = async (page: typeof alice, wanted: ReturnType<typeof alice.locator>, what: string) => {
-          const closed = page.locator('#status', { hasText: /^closed: / });
+        const see = async (wanted: ReturnType<typeof alice.locator>, what: string) => {
+          const closed = alice.locator('#status', { hasText: /^closed: / });
           await wanted.or(closed).first().waitFor({ timeout: BROWSER_MS });
           if ((await closed.count()) > 0)
             throw new Error(
-              `${what}: the page's WebSocket ${await closed.textContent()}; its log: ${JSON.stringify(await page.locator('#log li').allTextContents())}`,
+              `${what}: the page's WebSocket ${await closed.textContent()}; its log: ${JSON.stringify(await alice.locator('#log li').allTextContents())}`,
             );
         };
         await alice.goto(`http://127.0.0.1:${port}/?name=alice`, { timeout: BROWSER_MS });
-        await see(alice, alice.locator('#status', { hasText: 'connected as alice' }), 'alice connecting');
-        await bob.goto(`http://127.0.0.1:${port}/?name=bob`, { timeout: BROWSER_MS });
-        await see(bob, bob.locator('#status', { hasText: 'connected as bob' }), 'bob connecting');
-        await see(alice, alice.locator('#log li', { hasText: '* bob joined; 2 online' }), 'bob joining');
-        await alice.fill('#text', 'hello from a real browser <b>not bold</b>');
+        await see(alice.locator('#status', { hasText: 'connected as alice' }), 'alice connecting');
+        await until(bob, bobGot, '* alice joined; 2 online');
+        await alice.fill('#text', 'hello from a real browser');
         await alice.press('#text', 'Enter');
-        // The first line from alice on bob's page, whatever it says: a garbled one fails the comparison below
-        // at once rather than a wait for the right text.
-        const line = bob.locator('#log li', { hasText: /^alice: / }).first();
-        await see(bob, line, "alice's message reaching bob");
-        expect(await line.textContent()).toBe('alice: hello from a real browser <b>not bold</b>');
+        await until(bob, bobGot, 'alice: hello from a real browser');
+        bob.send('hi alice <b>not bold</b>');
+        // The first line from bob on the page, whatever it says: a garbled one fails the comparison below at once
+        // rather than a wait for the right text.
+        const line = alice.locator('#log li', { hasText: /^bob: / }).first();
+        await see(line, "bob's message reaching the page");
+        expect(await line.textContent()).toBe('bob: hi alice <b>not bold</b>');
         // Text, not HTML: the tags arrived as text, so no <b> element exists.
-        expect(await bob.locator('#log b').count()).toBe(0);
-        await lab.waitForLine(/text message, \d+ bytes in 1 frame\(s\)$/);
+        expect(await alice.locator('#log b').count()).toBe(0);
+        expect(bobGot.filter((m) => m.startsWith('alice: '))).toEqual(['alice: hello from a real browser']);
         expect(lab.matching(/joined as (alice|bob) /)).toHaveLength(2);
-        expect(lab.matching(/GET \/\?name=(alice|bob): served over plain HTTP$/)).toHaveLength(2);
+        expect(lab.matching(/GET \/\?name=alice: served over plain HTTP$/)).toHaveLength(1);
       },
       // The last resort, stretched with the load as the file's own limit is (a browser's start-up is most of it).
       Math.round(30_000 * busy),
@@ -1510,18 +1519,20 @@ describe.concurrent('lab 15: WebSocket', () => {
     await lab.waitForLine(new RegExp(`no request head within ${HANDSHAKE_MS} ms: closing$`));
   });
 
+  // The idle tests' --idle-ms: 600 ms, stretched with the load as the run began (`busy`). The live peer is a process
+  // of its own (wsPeer): a test worker starved under test:all's load answered the lab's ping too late with ws in
+  // the worker (CI repros r45 on Node 20 and r47 on Node 24). What must be on time is two processes that sleep
+  // until their sockets wake them: the lab (whose overdue verdict waits for the poll phase) and the peer, which has
+  // IDLE_MS / 2 to answer a ping or to stop the server. The load read as a test starts (busyNow()) is not used: it
+  // stretched the limit with the grade's own load (1.26 times in a quiet grade). The handshakes have
+  // --handshake-ms (10 s), not this: when the idle limit bounded them too, a lab starved for 2 s under test:all's
+  // load hung up on the silent peer before its 101. 600, not the 1000 of stop 23: these two tests were the tail of
+  // a grade of lab 15 (2.7 and 2.9 s of 2.95).
+  const IDLE_MS = Math.round(600 * busy);
+
   it(
     'a silent peer gets a ping after half of --idle-ms and is closed with 1001 after the rest; one that answers pings stays',
     async (t) => {
-      // 1 s, stretched with the load as the run began (`busy`). The live peer is a process of its own (wsPeer): a
-      // test worker starved under test:all's load answered the lab's ping too late with ws in the worker (CI
-      // repros r45 on Node 20 and r47 on Node 24). The load read as the test started (busyNow()) is no longer
-      // needed, and it stretched the limit with the grade's own load (1.26 times in a grade on a quiet 2-core
-      // machine). What must be on time now is two processes that sleep until their sockets wake them: the lab
-      // (whose overdue verdict waits for the poll phase) and the peer, which has IDLE_MS / 2 to answer. The handshakes have --handshake-ms
-      // (10 s), not this: when the idle limit bounded them too, a lab starved for 2 s under test:all's load hung
-      // up on the silent peer before its 101.
-      const IDLE_MS = Math.round(1000 * busy);
       const { lab, port } = await startServer(t, '--idle-ms', String(IDLE_MS));
       const live = spawnFile(t, wsPeer, [`ws://127.0.0.1:${port}/`]);
       const silent = await openRaw(t, port);
@@ -1545,8 +1556,7 @@ describe.concurrent('lab 15: WebSocket', () => {
     async (t) => {
       // The peer (a process of its own, as above) stops the server at its first ping, before it would close
       // (IDLE_MS / 2 later), sends its pong into the stopped server's socket, and holds the server past the rest of
-      // its limit: when it goes on, its timer is overdue with the pong unread. 1 s × `busy`, as above.
-      const IDLE_MS = Math.round(1000 * busy);
+      // its limit: when it goes on, its timer is overdue with the pong unread.
       const { lab, port } = await startServer(t, '--idle-ms', String(IDLE_MS));
       const pid = lab.pid as number;
       t.onTestFinished(() => signal(pid, 'SIGCONT')); // whatever happened to the peer
@@ -1561,8 +1571,10 @@ describe.concurrent('lab 15: WebSocket', () => {
       await peer.waitForLine(/^open$/);
       await peer.waitForLine(/^stopped$/, waitOn(IDLE_MS / 2));
       await peer.waitForLine(/^resumed$/, waitOn(IDLE_MS / 2 + 50));
-      // Alive: the next ping comes IDLE_MS / 2 after the pong is read, and nothing was closed.
-      await peer.waitForLine(/^ping 2$/, waitOn(IDLE_MS / 2));
+      // Alive: the text the peer sends once the server goes on is echoed. The overdue timer runs as the server
+      // wakes, before it can read that text, so a server whose verdict does not wait for the pong sends 1001
+      // instead, and the peer exits on the close: the wait fails at once.
+      await peer.waitForLine(/^message still there\?$/);
       expect(peer.matching(/^closed/)).toEqual([]);
       expect(lab.matching(/closing 1001/)).toEqual([]);
     },

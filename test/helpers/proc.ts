@@ -42,6 +42,7 @@ async function stopNow(pid: number, ms: number): Promise<void> {
  * stops `pid`, prints `stopped`, runs `meanwhile` (what the peer sends into the stopped server's socket), and after
  * `holdMs` of its own timer lets `pid` go on, printing `resumed`. From the stop on, `pid` is let go on also when
  * this process exits, by itself or on SIGTERM or SIGINT. Failing to stop it is one line on stderr and exit 1.
+ * Resolves once `pid` has been let go on.
  */
 export async function stopWhile(pid: number, holdMs: number, meanwhile: () => void): Promise<void> {
   process.on('exit', () => signal(pid, 'SIGCONT'));
@@ -54,8 +55,7 @@ export async function stopWhile(pid: number, holdMs: number, meanwhile: () => vo
   }
   console.log('stopped');
   meanwhile();
-  setTimeout(() => {
-    signal(pid, 'SIGCONT');
-    console.log('resumed');
-  }, holdMs);
+  await new Promise((resolve) => setTimeout(resolve, holdMs));
+  signal(pid, 'SIGCONT');
+  console.log('resumed');
 }
