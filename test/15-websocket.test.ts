@@ -1149,6 +1149,8 @@ describe.concurrent('lab 15: WebSocket', () => {
         await alice.fill('#text', 'hello from a real browser');
         await alice.press('#text', 'Enter');
         await until(bob, bobGot, 'alice: hello from a real browser');
+        // The page sent it as one text frame (its 25 bytes, as the lab logs them).
+        await lab.waitForLine(/text message, 25 bytes in 1 frame\(s\)$/);
         bob.send('hi alice <b>not bold</b>');
         // The first line from bob on the page, whatever it says: a garbled one fails the comparison below at once
         // rather than a wait for the right text.
@@ -1526,8 +1528,8 @@ describe.concurrent('lab 15: WebSocket', () => {
   // IDLE_MS / 2 to answer a ping or to stop the server. The load read as a test starts (busyNow()) is not used: it
   // stretched the limit with the grade's own load (1.26 times in a quiet grade). The handshakes have
   // --handshake-ms (10 s), not this: when the idle limit bounded them too, a lab starved for 2 s under test:all's
-  // load hung up on the silent peer before its 101. 600, not the 1000 of stop 23: these two tests were the tail of
-  // a grade of lab 15 (2.7 and 2.9 s of 2.95).
+  // load hung up on the silent peer before its 101. 600, not the earlier 1000: with it these two tests were the
+  // tail of a grade of lab 15 (2.7 and 2.9 s of 2.95).
   const IDLE_MS = Math.round(600 * busy);
 
   it(
