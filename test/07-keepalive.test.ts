@@ -187,7 +187,8 @@ describe.concurrent('lab 07: idle timeouts and keepalive', () => {
   });
 
   // Sequential (not beside this file's other tests): the test's own client must answer the server's FIN within one
-  // idle period (200 ms), or the server takes the half-open path; a busy test worker was measured missing that.
+  // idle period (200 ms), or the server takes the half-open path; a busy test worker was measured missing that
+  // (and starts again with twice the limit, below).
   it.sequential('setTimeout(0) switches the idle timer off: a client idle longer than one that gets closed is never warned', async (t) => {
     // The premise: calm says notimeout within its first idle period. Under load the test itself can be that late
     // (a CI run measured calm's first 'timeout' 209 ms after hello, before its notimeout arrived); then it starts
@@ -216,15 +217,27 @@ describe.concurrent('lab 07: idle timeouts and keepalive', () => {
       }
       // Connected later, idle for less time than calm, and still closed for being idle.
       const quiet = await connectClient(t, port);
+      const quietKey = `127\\.0\\.0\\.1:${quiet.socket.localPort}`;
       await quiet.waitForLine(/^bye: idle too long$/, due);
       await quiet.waitForEnd(due);
       expect(quiet.lines.at(-1)).toBe('bye: idle too long');
-      await server.waitForLine(
-        new RegExp(`127\\.0\\.0\\.1:${quiet.socket.localPort} closed after 2 'timeout'`),
+      const [, closedAfter] = await server.waitForLine(
+        new RegExp(`${quietKey} closed after (\\d) 'timeout'`),
         due,
       );
       // Equal timers fire in the order they were set, so calm's would have fired first: it has none.
       expect(server.matching(timedOut)).toHaveLength(0);
+      // Late again: the test's own client answered the server's FIN after one more idle period, and the server
+      // took the half-open path (a third 'timeout', then destroy()), as a test worker starved under test:all's
+      // load once did (CI repro r58). The same start again, with twice the limit.
+      const halfOpen = new RegExp(`${quietKey} ignored our FIN for another ${idle} ms: destroy\\(\\)$`);
+      if (closedAfter === '3' && server.matching(halfOpen).length === 1 && idle < 800) {
+        server.kill();
+        calm.socket.destroy();
+        quiet.socket.destroy();
+        continue;
+      }
+      expect(closedAfter).toBe('2');
       calm.write('still here\n');
       await calm.waitForLine(/^echo: still here$/, due);
       expect(calm.lines).toEqual([
